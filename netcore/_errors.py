@@ -1,0 +1,89 @@
+"""The exceptions netcore adds to Python's own, and the one place OS errors are translated.
+
+Errors are split by who caused them, as trio does: `ClosedError` means *you* closed the
+socket, the builtin `OSError` subclasses (`ConnectionResetError`, `BrokenPipeError`, ...)
+mean the peer or the network, `BusyError` means two tasks used one socket at once.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+
+__all__ = (
+    "AddressParseError",
+    "BusyError",
+    "ClosedError",
+    "EndOfStream",
+    "LimitExceeded",
+    "NetcoreError",
+)
+
+
+class NetcoreError(Exception):
+    """Base class of every exception that netcore itself defines."""
+
+    __module__ = "netcore"
+
+
+class ClosedError(NetcoreError, OSError):
+    """The socket was closed by this program, before or during the operation.
+
+    It is an `OSError` with `errno.EBADF`, so code that catches `OSError` keeps working.
+    """
+
+    __module__ = "netcore"
+
+    def __init__(self, message: str = "the socket is closed") -> None:
+        OSError.__init__(self, errno.EBADF, message)
+
+    def __str__(self) -> str:
+        return str(self.strerror)
+
+
+class BusyError(NetcoreError, RuntimeError):
+    """Another task is already waiting to read (or write) on this socket object."""
+
+    __module__ = "netcore"
+
+
+class EndOfStream(NetcoreError, EOFError):
+    """The stream ended before the requested amount of data arrived.
+
+    `partial` holds the bytes that did arrive; they have been consumed from the socket.
+    """
+
+    __module__ = "netcore"
+
+    def __init__(self, message: str, partial: bytes = b"") -> None:
+        super().__init__(message)
+        self.partial = partial
+
+
+class LimitExceeded(NetcoreError, ValueError):
+    """A delimited read (such as `read_line`) found no delimiter within its limit."""
+
+    __module__ = "netcore"
+
+
+class AddressParseError(NetcoreError, ValueError):
+    """Text that is not a valid IP address; `address` holds the input as given."""
+
+    __module__ = "netcore"
+
+    def __init__(self, address: str | bytes) -> None:
+        self.address = address
+        if len(address) == 0:
+            message = "the address to parse is empty"
+        else:
+            text = address.decode("latin-1") if isinstance(address, bytes) else address
+            message = f"'{text}' is not a valid IP address"
+        super().__init__(message)
+
+
+def os_error(code: int, detail: str | None = None) -> OSError:
+    """An `OSError` for `code`, of the builtin subclass Python maps that errno to."""
+    message = os.strerror(code)
+    if detail:
+        message = f"{message}: {detail}"
+    return OSError(code, message)
