@@ -1,0 +1,453 @@
+"""The engine: one non-blocking OS socket and the tasks waiting on it.
+
+Theory of operation
+-------------------
+Every operation tries the system call first and waits for readiness only when the kernel
+says `EAGAIN` (`BlockingIOError`). Waiting means a future in a per-direction FIFO plus one
+`add_reader`/`add_writer` registration per fd: the callback wakes the first waiter still
+pending, and the registration is dropped only when readiness fires with nobody waiting, so
+a ping-pong connection does not add and remove its fd from epoll on every round trip.
+
+* One waiting reader and one waiting writer per socket: a second one gets `BusyError`
+  instead of a silent hang (cpython #91780: a second `add_reader` silently replaces the
+  first). `accept` is the exception: any number of tasks may wait, first come first served;
+  a woken waiter performs the `accept` itself, so a cancelled waiter never loses a
+  connection (cpython #153761): the connection stays in the kernel's queue, the fd stays
+  readable and the next waiter is woken on the next loop iteration.
+* `close()` unregisters the fd before closing it (cpython #131728: an fd closed while
+  registered can be reused by the OS and fire callbacks for a stranger), then wakes every
+  waiter with `ClosedError`.
+* Nothing is read ahead into user space: bytes stay in the kernel until an operation asks
+  for them, so a `dup` of the socket handed to another process sees every unread byte.
+* Receives go through one reused buffer per thread (`recv_into`), not `recv(n)` with a
+  fresh allocation per call (cpython #85451: 256 KiB receives hit mmap on every call).
+* A deadline is a loop timer that fails the waiter's future with `TimeoutError`; data that
+  is already available is returned even past the deadline, because the syscall comes first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import os
+import socket
+import threading
+import time
+import warnings
+from collections import deque
+from collections.abc import Iterable
+from typing import Any
+
+from ._errors import BusyError, ClosedError
+
+__all__ = ("SocketIO",)
+
+# accept(2): "Linux accept() passes already-pending network errors on the new socket as an
+# error code from accept()"; these mean that one connection died, not the listener
+# (the same policy as trio's _ignorable_accept_errno_names).
+_IGNORABLE_ACCEPT_ERRNOS = frozenset(
+    getattr(errno, name)
+    for name in (
+        "EAGAIN",
+        "EWOULDBLOCK",
+        "ECONNABORTED",
+        "EPROTO",
+        "EPERM",
+        "ENETDOWN",
+        "ENOPROTOOPT",
+        "EHOSTDOWN",
+        "ENONET",
+        "EHOSTUNREACH",
+        "EOPNOTSUPP",
+        "ENETUNREACH",
+        "ECONNRESET",
+    )
+    if hasattr(errno, name)
+)
+
+_BUFFER_SIZE = 65536
+_local = threading.local()
+
+
+def _receive_buffer() -> memoryview:
+    """This thread's reusable receive buffer (a receive releases the GIL, so not shared)."""
+    try:
+        view: memoryview = _local.view
+    except AttributeError:
+        view = _local.view = memoryview(bytearray(_BUFFER_SIZE))
+    return view
+
+
+def _expire(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_exception(TimeoutError(errno.ETIMEDOUT, "the socket's deadline has passed"))
+
+
+class SocketIO:
+    """A non-blocking OS socket owned by netcore, with its readiness waiters.
+
+    Exactly one `SocketIO` owns each file descriptor; public socket objects that share a
+    kernel socket without `dup` (a `TcpStream` and its `.socket`) share one `SocketIO`.
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "_loop",
+        "_readers",
+        "_reading",
+        "_writers",
+        "_writing",
+        "closed",
+        "deadline",
+        "fd",
+        "is_stream",
+        "sock",
+    )
+
+    def __init__(self, sock: socket.socket) -> None:
+        sock.setblocking(False)
+        self.sock = sock
+        self.fd = sock.fileno()
+        self.is_stream = sock.type == socket.SOCK_STREAM
+        self.closed = False
+        self.deadline: float | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._readers: deque[asyncio.Future[None]] = deque()
+        self._writers: deque[asyncio.Future[None]] = deque()
+        self._reading = False
+        self._writing = False
+
+    # -- lifetime -----------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Unregister from the loop, wake every waiter with `ClosedError`, close the fd."""
+        if self.closed:
+            return
+        self.closed = True
+        self._unregister()
+        for queue in (self._readers, self._writers):
+            while queue:
+                fut = queue.popleft()
+                if not fut.done():
+                    fut.set_exception(ClosedError("the socket was closed while waiting"))
+        self.sock.close()
+
+    def detach(self) -> socket.socket:
+        """Give up ownership of the OS socket without closing it."""
+        if self.closed:
+            raise ClosedError()
+        self.closed = True
+        self._unregister()
+        for queue in (self._readers, self._writers):
+            while queue:
+                fut = queue.popleft()
+                if not fut.done():
+                    fut.set_exception(ClosedError("the socket was detached while waiting"))
+        return self.sock
+
+    def _unregister(self) -> None:
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        if self._reading:
+            self._reading = False
+            loop.remove_reader(self.fd)
+        if self._writing:
+            self._writing = False
+            loop.remove_writer(self.fd)
+
+    def __del__(self) -> None:
+        if not self.closed:
+            warnings.warn(f"unclosed socket {self.sock!r}", ResourceWarning, stacklevel=1)
+            try:
+                self.close()
+            except Exception:  # noqa: BLE001, S110 - never raise from __del__ (e.g. loop gone)
+                pass
+
+    def check_open(self) -> None:
+        """Raise `ClosedError` if the socket was closed."""
+        if self.closed:
+            raise ClosedError()
+
+    # -- waiting ------------------------------------------------------------------------
+
+    def _running_loop(self) -> asyncio.AbstractEventLoop:
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:
+            old = self._loop
+            if old is not None and not old.is_closed() and (self._reading or self._writing):
+                if self._readers or self._writers:
+                    raise RuntimeError("this socket is in use by another event loop")
+                self._unregister()
+            self._reading = self._writing = False
+            self._loop = loop
+        return loop
+
+    def _on_readable(self) -> None:
+        readers = self._readers
+        while readers:
+            fut = readers.popleft()
+            if not fut.done():
+                fut.set_result(None)
+                return
+        # Readiness with nobody waiting: level-triggered, so stop watching until asked.
+        self._reading = False
+        assert self._loop is not None
+        self._loop.remove_reader(self.fd)
+
+    def _on_writable(self) -> None:
+        writers = self._writers
+        while writers:
+            fut = writers.popleft()
+            if not fut.done():
+                fut.set_result(None)
+                return
+        self._writing = False
+        assert self._loop is not None
+        self._loop.remove_writer(self.fd)
+
+    async def wait_readable(self, *, shared: bool = False) -> None:
+        """Wait until the fd is readable; `shared` lets several tasks queue (accept)."""
+        if self.closed:
+            raise ClosedError()
+        if self._readers and not shared:
+            raise BusyError("another task is already waiting to read from this socket")
+        loop = self._running_loop()
+        fut = loop.create_future()
+        self._readers.append(fut)
+        if not self._reading:
+            loop.add_reader(self.fd, self._on_readable)
+            self._reading = True
+        await self._wait(loop, fut, self._readers)
+
+    async def wait_writable(self) -> None:
+        """Wait until the fd is writable."""
+        if self.closed:
+            raise ClosedError()
+        if self._writers:
+            raise BusyError("another task is already waiting to write to this socket")
+        loop = self._running_loop()
+        fut = loop.create_future()
+        self._writers.append(fut)
+        if not self._writing:
+            loop.add_writer(self.fd, self._on_writable)
+            self._writing = True
+        await self._wait(loop, fut, self._writers)
+
+    async def _wait(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        fut: asyncio.Future[None],
+        queue: deque[asyncio.Future[None]],
+    ) -> None:
+        deadline = self.deadline
+        if deadline is None:
+            try:
+                await fut
+            except BaseException:
+                if fut in queue:
+                    queue.remove(fut)
+                raise
+            return
+        timer = loop.call_later(max(0.0, deadline - time.monotonic()), _expire, fut)
+        try:
+            await fut
+        except BaseException:
+            if fut in queue:
+                queue.remove(fut)
+            raise
+        finally:
+            timer.cancel()
+
+    # -- operations ---------------------------------------------------------------------
+
+    async def recv(self, size: int, flags: int = 0) -> bytes:
+        """One receive of at most `size` bytes (b'' at end of stream)."""
+        if size > _BUFFER_SIZE:
+            return await self._recv_large(size, flags)
+        view = _receive_buffer()
+        while True:
+            if self.closed:
+                raise ClosedError()
+            try:
+                n = self.sock.recv_into(view, size, flags)
+            except (BlockingIOError, InterruptedError):
+                await self.wait_readable()
+            else:
+                return view[:n].tobytes()
+
+    async def _recv_large(self, size: int, flags: int) -> bytes:
+        buffer = bytearray(size)
+        n = await self.recv_into(buffer, size, flags)
+        del buffer[n:]
+        return bytes(buffer)
+
+    async def recv_into(self, buffer: Any, size: int = 0, flags: int = 0) -> int:
+        """One receive into `buffer`; returns the count."""
+        while True:
+            if self.closed:
+                raise ClosedError()
+            try:
+                return self.sock.recv_into(buffer, size, flags)
+            except (BlockingIOError, InterruptedError):
+                await self.wait_readable()
+
+    async def recvfrom(self, size: int) -> tuple[bytes, Any]:
+        """One datagram (truncated to `size`) and its sender's address."""
+        view = _receive_buffer() if size <= _BUFFER_SIZE else memoryview(bytearray(size))
+        while True:
+            if self.closed:
+                raise ClosedError()
+            try:
+                n, address = self.sock.recvfrom_into(view, size)
+            except (BlockingIOError, InterruptedError):
+                await self.wait_readable()
+            else:
+                return view[:n].tobytes(), address
+
+    async def recvmsg(
+        self, size: int, ancillary_size: int, flags: int = 0
+    ) -> tuple[bytes, list[tuple[int, int, bytes]], int, Any]:
+        """`recvmsg(2)`: data, ancillary data, flags and address."""
+        while True:
+            if self.closed:
+                raise ClosedError()
+            try:
+                return self.sock.recvmsg(size, ancillary_size, flags)
+            except (BlockingIOError, InterruptedError):
+                await self.wait_readable()
+
+    async def send(self, data: Any) -> int:
+        """One send; waits while the kernel buffer is full; returns the count sent."""
+        while True:
+            if self.closed:
+                raise ClosedError()
+            try:
+                return self.sock.send(data)
+            except (BlockingIOError, InterruptedError):
+                await self.wait_writable()
+
+    async def sendall(self, data: Any) -> None:
+        """Send every byte of `data` (one datagram on a datagram socket)."""
+        if self.closed:
+            raise ClosedError()
+        try:
+            sent = self.sock.send(data)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        else:
+            if not self.is_stream:
+                return
+        view = memoryview(data).cast("B")
+        total = view.nbytes
+        if sent >= total:
+            return
+        if not self.is_stream:
+            await self.wait_writable()
+            await self.send(view)
+            return
+        view = view[sent:]
+        while view:
+            await self.wait_writable()
+            if self.closed:
+                raise ClosedError()
+            try:
+                sent = self.sock.send(view)
+            except (BlockingIOError, InterruptedError):
+                continue
+            view = view[sent:]
+
+    async def sendmsg_all(self, buffers: Iterable[Any]) -> int:
+        """Send every byte of several buffers, vectored (`sendmsg`); returns the total."""
+        views = [memoryview(b).cast("B") for b in buffers]
+        views = [v for v in views if v.nbytes]
+        total = sum(v.nbytes for v in views)
+        while views:
+            if self.closed:
+                raise ClosedError()
+            try:
+                sent = self.sock.sendmsg(views[:_IOV_MAX])
+            except (BlockingIOError, InterruptedError):
+                await self.wait_writable()
+                continue
+            while sent:
+                head = views[0]
+                if sent >= head.nbytes:
+                    sent -= head.nbytes
+                    views.pop(0)
+                else:
+                    views[0] = head[sent:]
+                    sent = 0
+        return total
+
+    async def sendmsg(self, buffers: list[Any], ancillary: list[tuple[int, int, Any]]) -> int:
+        """One `sendmsg(2)` with ancillary data; returns the count of data bytes sent."""
+        while True:
+            if self.closed:
+                raise ClosedError()
+            try:
+                return self.sock.sendmsg(buffers, ancillary)
+            except (BlockingIOError, InterruptedError):
+                await self.wait_writable()
+
+    async def sendto(self, data: Any, address: Any) -> int:
+        """One datagram to `address`."""
+        while True:
+            if self.closed:
+                raise ClosedError()
+            try:
+                return self.sock.sendto(data, address)
+            except (BlockingIOError, InterruptedError):
+                await self.wait_writable()
+
+    async def accept(self) -> tuple[socket.socket, Any]:
+        """Accept one connection; any number of tasks may wait, first come first served."""
+        while True:
+            if self.closed:
+                raise ClosedError()
+            try:
+                return self.sock.accept()
+            except OSError as exc:
+                if exc.errno not in _IGNORABLE_ACCEPT_ERRNOS:
+                    raise
+            await self.wait_readable(shared=True)
+
+    async def connect(self, address: Any) -> None:
+        """Connect without blocking; raises the `OSError` subclass of the failure."""
+        self.check_open()
+        while True:
+            code = self.sock.connect_ex(address)
+            if code in (0, errno.EISCONN):
+                return
+            if code == errno.EAGAIN and self.sock.family == socket.AF_UNIX:
+                # A Unix stream listener's backlog is full: EAGAIN, and no readiness event
+                # will say when it has room, so poll gently.
+                await asyncio.sleep(0.001)
+                self.check_open()
+                continue
+            if code not in (errno.EINPROGRESS, errno.EINTR, errno.EALREADY):
+                raise OSError(code, os.strerror(code))
+            break
+        await self.wait_writable()
+        code = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if code:
+            raise OSError(code, os.strerror(code))
+
+    async def sendfile(self, fileno: int, offset: int, count: int) -> int:
+        """Zero-copy `sendfile(2)` of up to `count` bytes; returns the count sent."""
+        sent_total = 0
+        while sent_total < count:
+            if self.closed:
+                raise ClosedError()
+            try:
+                sent = os.sendfile(self.fd, fileno, offset + sent_total, count - sent_total)
+            except (BlockingIOError, InterruptedError):
+                await self.wait_writable()
+                continue
+            if sent == 0:
+                break  # end of file
+            sent_total += sent
+        return sent_total
+
+
+_IOV_MAX = os.sysconf("SC_IOV_MAX") if hasattr(os, "sysconf") else 1024

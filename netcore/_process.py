@@ -1,0 +1,218 @@
+"""Lightweight processes: tasks with a mailbox, as Inko's `std::process`.
+
+A process is an asyncio task plus a mailbox: a deque and at most one waiter future (the
+process itself, in `receive`). `send` never waits. Sockets inside a message are copied
+with `dup` as they are sent, as Inko copies them, so the sender may close its own copy.
+
+The code running outside any spawned process (the main script, or the coroutine given to
+`asyncio.run`) is a process too: `current()` there returns one per thread, made lazily.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import contextvars
+import itertools
+import sys
+import threading
+import traceback
+from collections import deque
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from ._stream import SocketBase
+
+__all__ = ("Copyable", "Process", "copy_message", "current", "receive", "spawn")
+
+_ids = itertools.count(1)
+_current: contextvars.ContextVar[Process] = contextvars.ContextVar("netcore_process")
+_main = threading.local()
+
+
+class Copyable(abc.ABC):
+    """Objects that `Process.send` copies with `try_clone()` (every socket type)."""
+
+    @abc.abstractmethod
+    def try_clone(self) -> Any:
+        """A copy on a duplicated descriptor."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Close this copy."""
+
+
+Copyable.register(SocketBase)
+
+
+def copy_message(message: Any) -> Any:
+    """`message` with every socket in it (at any depth of tuple, list, dict) copied."""
+    if isinstance(message, Copyable):
+        return message.try_clone()
+    if isinstance(message, (tuple, list)):
+        copied = [copy_message(item) for item in message]
+        return tuple(copied) if isinstance(message, tuple) else copied
+    if isinstance(message, dict):
+        return {key: copy_message(value) for key, value in message.items()}
+    return message
+
+
+def _close_copies(message: Any) -> None:
+    if isinstance(message, Copyable):
+        message.close()
+    elif isinstance(message, (tuple, list)):
+        for item in message:
+            _close_copies(item)
+    elif isinstance(message, dict):
+        for value in message.values():
+            _close_copies(value)
+
+
+def _expire(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_exception(TimeoutError("no message arrived in time"))
+
+
+class Process:
+    """A lightweight process: a task and a FIFO mailbox.
+
+    Made by `spawn()`; `current()` gives the caller's own. Never instantiated directly.
+    """
+
+    __module__ = "netcore.process"
+
+    def __init__(self, task: asyncio.Task[Any] | None = None) -> None:
+        self._id = next(_ids)
+        self._mailbox: deque[Any] = deque()
+        self._waiter: asyncio.Future[None] | None = None
+        self._task = task
+        self._joined = False
+
+    @property
+    def id(self) -> int:
+        """A number unique to this process within the program."""
+        return self._id
+
+    @property
+    def alive(self) -> bool:
+        """Whether the process is still running (the main process always is)."""
+        return self._task is None or not self._task.done()
+
+    def send(self, message: Any) -> None:
+        """Put `message` in this process's mailbox; never waits.
+
+        Sockets in the message (itself, or inside a tuple, list or dict) arrive as copies
+        on duplicated descriptors: the sender should close its own. Sending to a finished
+        process drops the message silently.
+        """
+        if not self.alive:
+            return
+        self._mailbox.append(copy_message(message))
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def _receive(self, timeout: float | None) -> Any:
+        mailbox = self._mailbox
+        if mailbox:
+            return mailbox.popleft()
+        if timeout is not None and timeout <= 0:
+            raise TimeoutError("no message is waiting")
+        loop = asyncio.get_running_loop()
+        while not mailbox:
+            if self._waiter is not None and not self._waiter.done():
+                raise RuntimeError("another task is already receiving this process's messages")
+            waiter = self._waiter = loop.create_future()
+            timer = None if timeout is None else loop.call_later(timeout, _expire, waiter)
+            try:
+                await waiter
+            finally:
+                self._waiter = None
+                if timer is not None:
+                    timer.cancel()
+        return mailbox.popleft()
+
+    async def join(self, timeout: float | None = None) -> Any:
+        """Wait for the process to end; return its result or raise its exception.
+
+        Raises `TimeoutError` if it is still running after `timeout` seconds (it keeps
+        running), and `RuntimeError` when a process joins itself or the main process.
+        """
+        task = self._task
+        if task is None:
+            raise RuntimeError("the main process cannot be joined")
+        if task is asyncio.current_task():
+            raise RuntimeError("a process cannot join itself")
+        self._joined = True
+        if timeout is None:
+            return await asyncio.shield(task)
+        done, _ = await asyncio.wait([task], timeout=timeout)
+        if not done:
+            raise TimeoutError(f"process {self._id} is still running")
+        return task.result()
+
+    def _on_done(self, task: asyncio.Task[Any]) -> None:
+        # Messages nobody will read: close the socket copies they hold.
+        while self._mailbox:
+            _close_copies(self._mailbox.popleft())
+        if task.cancelled():
+            return
+        exc = task.exception()  # retrieved, so asyncio does not report it again
+        if exc is not None and not self._joined:
+            lines = traceback.format_exception(type(exc), exc, exc.__traceback__)
+            sys.stderr.write(f"process {self._id} failed:\n{''.join(lines)}")
+
+    def __repr__(self) -> str:
+        state = "alive" if self.alive else "finished"
+        return f"<netcore.process.Process id={self._id} {state}>"
+
+
+async def _run(process: Process, fn: Callable[..., Any], args: Any, kwargs: Any) -> Any:
+    _current.set(process)
+    return await fn(*args, **kwargs)
+
+
+def spawn(fn: Callable[..., Coroutine[Any, Any, Any]], *args: Any, **kwargs: Any) -> Process:
+    """Start `await fn(*args, **kwargs)` as a new process on the running loop; returns at once.
+
+    An exception escaping it ends that process only and is printed to stderr with its
+    traceback, unless someone `join()`s it. Raises `TypeError` if `fn` is not callable.
+    """
+    if not callable(fn):
+        raise TypeError(f"spawn() needs a coroutine function, not {type(fn).__name__}")
+    loop = asyncio.get_running_loop()
+    return start(loop, fn, args, kwargs)
+
+
+def start(
+    loop: asyncio.AbstractEventLoop,
+    fn: Callable[..., Coroutine[Any, Any, Any]],
+    args: Any,
+    kwargs: Any,
+) -> Process:
+    """`spawn` on a given loop, running or not (the facade spawns before its loop runs)."""
+    process = Process()
+    task = loop.create_task(_run(process, fn, args, kwargs))
+    process._task = task
+    task.add_done_callback(process._on_done)
+    return process
+
+
+def current() -> Process:
+    """The calling process; outside any spawned process, this thread's main process."""
+    process = _current.get(None)
+    if process is not None:
+        return process
+    try:
+        main: Process = _main.process
+    except AttributeError:
+        main = _main.process = Process()
+    return main
+
+
+async def receive(timeout: float | None = None) -> Any:
+    """The calling process's next message, waiting without blocking other processes.
+
+    Raises `TimeoutError` when `timeout` seconds pass first.
+    """
+    return await current()._receive(timeout)

@@ -1,0 +1,351 @@
+"""The read/write operations every data-carrying socket shares (API.md §4).
+
+`ByteStream` is a mixin over one `SocketIO`: `Socket`, `TcpStream`, `UdpSocket`,
+`UnixSocket`, `UnixStream` and `UnixDatagram` all inherit it, so each operation is written
+once. Bytes are never read ahead: the only user-space buffer holds bytes that an operation
+had to take out of the kernel and then could not hand over (a cancelled `read_exact`, a
+line longer than its limit), and every read serves those first.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import socket
+import time
+from types import TracebackType
+from typing import Any
+
+from ._engine import SocketIO
+from ._errors import ClosedError, EndOfStream, LimitExceeded
+
+__all__ = ("AsyncSocketBase", "ByteStream", "SocketBase", "check_size")
+
+_MAX_READ = 65536
+
+
+def check_size(size: object, name: str = "size") -> int:
+    """`size` as a non-negative int, or `TypeError`/`ValueError`."""
+    if not isinstance(size, int) or isinstance(size, bool):
+        raise TypeError(f"{name} must be an int, not {type(size).__name__}")
+    if size < 0:
+        raise ValueError(f"{name} must not be negative, got {size}")
+    return size
+
+
+class SocketBase:
+    """Mixin: what every socket object has, over its `SocketIO` (`self._io`).
+
+    Closing, context management, the fd, and deadlines.
+    """
+
+    _io: SocketIO
+
+    @property
+    def closed(self) -> bool:
+        """Whether `close()` was called."""
+        return self._io.closed
+
+    def close(self) -> None:
+        """Close the socket (idempotent); waiters wake with `ClosedError`."""
+        self._io.close()
+
+    def fileno(self) -> int:
+        """The OS file descriptor (-1 once closed)."""
+        return -1 if self._io.closed else self._io.fd
+
+    def __enter__(self) -> Any:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- deadlines ----------------------------------------------------------------------
+
+    @property
+    def timeout_after(self) -> float | None:
+        """Seconds left until the deadline (None without one); set it to start a deadline.
+
+        `stream.timeout_after = 5` makes every following operation that has to wait past
+        now + 5 s raise `TimeoutError`, until `reset_deadline()`.
+        """
+        deadline = self._io.deadline
+        return None if deadline is None else max(0.0, deadline - time.monotonic())
+
+    @timeout_after.setter
+    def timeout_after(self, seconds: float | None) -> None:
+        if seconds is None:
+            self._io.deadline = None
+            return
+        if not isinstance(seconds, (int, float)) or isinstance(seconds, bool):
+            raise TypeError(
+                f"timeout_after needs seconds as a number, not {type(seconds).__name__}"
+            )
+        if seconds != seconds:  # NaN
+            raise ValueError("timeout_after must be a number of seconds, not NaN")
+        self._io.deadline = time.monotonic() + seconds
+
+    @property
+    def deadline(self) -> float | None:
+        """The absolute deadline in `time.monotonic()` seconds, or None."""
+        return self._io.deadline
+
+    def reset_deadline(self) -> None:
+        """Remove the deadline."""
+        self._io.deadline = None
+
+
+class AsyncSocketBase(SocketBase):
+    """Mixin: `SocketBase` plus the async spellings of closing (netcore only)."""
+
+    async def aclose(self) -> None:
+        """Close the socket (the async spelling, for `anyio` and `async with`)."""
+        self._io.close()
+
+    async def __aenter__(self) -> Any:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class ByteStream(AsyncSocketBase):
+    """Mixin: the §4 read and write operations on `self._io`."""
+
+    _pending: bytearray | None = None
+
+    # -- reading ------------------------------------------------------------------------
+
+    def _take_pending(self, size: int) -> bytes:
+        pending = self._pending
+        assert pending is not None
+        data = bytes(pending[:size])
+        del pending[:size]
+        if not pending:
+            self._pending = None
+        return data
+
+    def _push_back(self, data: bytes | bytearray) -> None:
+        """Return consumed bytes to the front of the stream (an interrupted read)."""
+        if not data:
+            return
+        if self._pending:
+            self._pending[:0] = data
+        else:
+            self._pending = bytearray(data)
+
+    async def read(self, size: int = _MAX_READ) -> bytes:
+        """Receive up to `size` bytes; `b''` at end of stream. Short reads are normal.
+
+        On a datagram socket, one datagram truncated to `size`. Raises `ClosedError`,
+        `TimeoutError` past the deadline, `BusyError` if another task is reading.
+        """
+        if self._pending:
+            return self._take_pending(size)
+        if size <= 0:
+            check_size(size)
+            self._io.check_open()
+            return b""
+        return await self._io.recv(size)
+
+    async def read_bytes(self, buffer: bytearray, size: int = _MAX_READ) -> int:
+        """Receive up to `size` bytes and append them to `buffer`; returns the count (0 at EOF)."""
+        if not isinstance(buffer, bytearray):
+            raise TypeError(f"buffer must be a bytearray, not {type(buffer).__name__}")
+        check_size(size)
+        if self._pending:
+            data = self._take_pending(size)
+            buffer += data
+            return len(data)
+        if size == 0:
+            self._io.check_open()
+            return 0
+        start = len(buffer)
+        buffer.extend(bytes(size))
+        view = memoryview(buffer)
+        try:
+            count = await self._io.recv_into(view[start:], size)
+        except BaseException:
+            view.release()
+            del buffer[start:]
+            raise
+        view.release()
+        del buffer[start + count :]
+        return count
+
+    async def read_string(self, size: int = _MAX_READ) -> str:
+        """As `read`, decoded as UTF-8 with invalid bytes replaced by U+FFFD."""
+        return (await self.read(size)).decode("utf-8", "replace")
+
+    async def read_exact(self, size: int) -> bytes:
+        """Exactly `size` bytes; `EndOfStream` (with `.partial`) if the stream ends first.
+
+        If cancelled or timed out part way, the bytes received so far stay readable.
+        """
+        check_size(size)
+        first = await self.read(size)
+        if len(first) == size:
+            return first
+        received = bytearray(first)
+        try:
+            while len(received) < size:
+                chunk = await self.read(size - len(received))
+                if not chunk:
+                    raise EndOfStream(
+                        f"the stream ended after {len(received)} of {size} bytes",
+                        bytes(received),
+                    )
+                received += chunk
+        except EndOfStream:
+            raise
+        except BaseException:
+            self._push_back(received)
+            raise
+        return bytes(received)
+
+    async def read_all(self) -> bytes:
+        """Everything until end of stream."""
+        received = bytearray()
+        try:
+            while True:
+                chunk = await self.read(_MAX_READ)
+                if not chunk:
+                    return bytes(received)
+                received += chunk
+        except BaseException:
+            self._push_back(received)
+            raise
+
+    async def read_line(self, limit: int = _MAX_READ) -> bytes:
+        """Bytes up to and including the next `\\n` (at most `limit` bytes).
+
+        At end of stream, whatever is left (possibly without `\\n`, `b''` if nothing).
+        Raises `LimitExceeded` when `limit` bytes hold no newline; they stay buffered for
+        the next read. Only the line itself is taken from the kernel (it is found with
+        `MSG_PEEK`), so a copy of the socket still sees the bytes after it.
+        """
+        check_size(limit, "limit")
+        if limit == 0:
+            raise ValueError("limit must be positive")
+        line = self._pending if self._pending is not None else bytearray()
+        self._pending = None
+        try:
+            while True:
+                index = line.find(b"\n", 0, limit)
+                if index >= 0:
+                    rest = line[index + 1 :]
+                    del line[index + 1 :]
+                    self._push_back(rest)
+                    return bytes(line)
+                if len(line) >= limit:
+                    raise LimitExceeded(f"no newline within {limit} bytes")
+                if not self._io.is_stream:
+                    # One datagram is one record: nothing to peek for.
+                    return bytes(line) + await self._io.recv(limit - len(line))
+                peeked = await self._io.recv(limit - len(line), socket.MSG_PEEK)
+                if not peeked:
+                    return bytes(line)
+                index = peeked.find(b"\n")
+                wanted = len(peeked) if index < 0 else index + 1
+                # The bytes are in the kernel already: this receive cannot wait.
+                line += await self._io.recv(wanted)
+        except BaseException:
+            self._push_back(line)
+            raise
+
+    # -- writing ------------------------------------------------------------------------
+
+    async def write_bytes(self, data: Any) -> int:
+        """Write all of `data` (any bytes-like object, not copied); returns the count.
+
+        Waits while the kernel's buffer is full. On a datagram socket, one datagram.
+        Raises `BrokenPipeError`/`ConnectionResetError` when the peer is gone.
+        """
+        if isinstance(data, str):
+            raise TypeError("write_bytes() needs a bytes-like object, not str")
+        await self._io.sendall(data)
+        return data.nbytes if isinstance(data, memoryview) else len(data)
+
+    async def write_string(self, text: str) -> int:
+        """Write `text` encoded as UTF-8; returns the byte count."""
+        if not isinstance(text, str):
+            raise TypeError(f"write_string() needs a str, not {type(text).__name__}")
+        data = text.encode()
+        await self._io.sendall(data)
+        return len(data)
+
+    async def write_all(self, *chunks: Any) -> int:
+        """Write several buffers, vectored (`sendmsg`) where possible; returns the total."""
+        for chunk in chunks:
+            if isinstance(chunk, str):
+                raise TypeError("write_all() needs bytes-like objects, not str")
+        if not self._io.is_stream:
+            return await self.write_bytes(b"".join(chunks))
+        return await self._io.sendmsg_all(chunks)
+
+    async def print(self, text: str = "") -> int:
+        """`write_string(text + '\\n')`."""
+        return await self.write_string(f"{text}\n")
+
+    async def flush(self) -> None:
+        """Wait until written bytes are handed to the kernel (writes are direct: a no-op)."""
+        self._io.check_open()
+
+    async def send_file(self, file: Any, offset: int = 0, count: int | None = None) -> int:
+        """Send a file's bytes from `offset` (`count` bytes, or to the end); returns the count.
+
+        Uses zero-copy `sendfile(2)` for regular files, else a read/write loop. `file` is a
+        binary file object (or a path is not accepted: open it yourself).
+        """
+        check_size(offset, "offset")
+        if count is not None:
+            check_size(count, "count")
+        try:
+            fileno = file.fileno()
+        except (AttributeError, OSError, io.UnsupportedOperation):
+            fileno = None
+        if fileno is not None and self._io.is_stream:
+            size = os.fstat(fileno).st_size
+            todo = max(0, size - offset) if count is None else count
+            sent = await self._io.sendfile(fileno, offset, todo)
+            if hasattr(file, "seek"):
+                file.seek(offset + sent)
+            return sent
+        if not hasattr(file, "read"):
+            raise TypeError("send_file() needs a binary file object")
+        file.seek(offset)
+        sent = 0
+        while count is None or sent < count:
+            chunk = file.read(_MAX_READ if count is None else min(_MAX_READ, count - sent))
+            if not chunk:
+                break
+            await self._io.sendall(chunk)
+            sent += len(chunk)
+        return sent
+
+    # -- shutdown and close ---------------------------------------------------------------
+
+    def shutdown_read(self) -> None:
+        """Shut down the reading half (`shutdown(SHUT_RD)`); reads then return `b''`."""
+        self._io.check_open()
+        self._io.sock.shutdown(socket.SHUT_RD)
+
+    def shutdown_write(self) -> None:
+        """Shut down the writing half; the peer sees end of stream, writes raise `BrokenPipeError`."""
+        self._io.check_open()
+        self._io.sock.shutdown(socket.SHUT_WR)
+
+    def shutdown(self) -> None:
+        """Shut down both halves; affects every copy of the socket."""
+        self._io.check_open()
+        self._io.sock.shutdown(socket.SHUT_RDWR)

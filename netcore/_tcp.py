@@ -1,0 +1,249 @@
+"""TCP: `TcpListener` and `TcpStream`, with host-name connects tried RFC 8305 style.
+
+Happy eyeballs (RFC 8305 §§4-5): the resolved addresses are interleaved by family, IPv6
+first, and a new attempt starts every 250 ms, or at once when the previous one fails; the
+first connection to succeed wins and the others are cancelled and closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import socket
+import sys
+from typing import Any
+
+from ._engine import SocketIO
+from ._options import IpOptions
+from ._sockaddr import SocketAddress, check_port, family_of, ip_and_port, sockaddr
+from ._socket import IpEndpoint, Socket
+from ._stream import AsyncSocketBase, check_size
+from .ip import IpAddress, Ipv6Address
+
+if sys.version_info >= (3, 11):
+    from typing import Self
+else:  # pragma: no cover
+    from typing_extensions import Self
+
+__all__ = ("TcpListener", "TcpStream")
+
+#: RFC 8305 §5: "Connection Attempt Delay ... a recommended value of 250 milliseconds".
+CONNECTION_ATTEMPT_DELAY = 0.25
+
+_LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
+_HOST_NAME = re.compile(rf"{_LABEL}(?:\.{_LABEL})*\.?")
+_NUMERIC = re.compile(r"[0-9.]*")
+
+_AddrInfo = tuple[Any, ...]
+
+
+def _host_name(ip: object) -> str | None:
+    """`ip` as a host name to resolve, or None if it is (or must be) an IP address."""
+    if isinstance(ip, bytes):
+        try:
+            ip = ip.decode("ascii")
+        except UnicodeDecodeError:
+            return None
+    if not isinstance(ip, str) or ":" in ip or _NUMERIC.fullmatch(ip):
+        return None  # an IPv6 or dotted-quad lookalike: parse it strictly instead
+    if len(ip) > 253 or not _HOST_NAME.fullmatch(ip):
+        return None
+    return ip
+
+
+def interleave(infos: list[_AddrInfo]) -> list[_AddrInfo]:
+    """Order resolved addresses IPv6 first, alternating families (RFC 8305 §4)."""
+    v6 = [info for info in infos if info[0] == socket.AF_INET6]
+    v4 = [info for info in infos if info[0] != socket.AF_INET6]
+    ordered: list[_AddrInfo] = []
+    for index in range(max(len(v6), len(v4))):
+        ordered.extend(family[index] for family in (v6, v4) if index < len(family))
+    return ordered
+
+
+async def _attempt(family: int, address: Any) -> SocketIO:
+    io = SocketIO(socket.socket(family, socket.SOCK_STREAM))
+    try:
+        await io.connect(address)
+    except BaseException:
+        io.close()
+        raise
+    return io
+
+
+def _close_winners(tasks: set[asyncio.Task[SocketIO]]) -> None:
+    for task in tasks:
+        if task.done() and not task.cancelled() and task.exception() is None:
+            task.result().close()
+
+
+async def happy_eyeballs(
+    targets: list[tuple[int, Any]], delay: float = CONNECTION_ATTEMPT_DELAY
+) -> SocketIO:
+    """Connect to the first of `targets` ((family, sockaddr) pairs) that answers."""
+    if len(targets) == 1:
+        return await _attempt(*targets[0])
+    loop = asyncio.get_running_loop()
+    pending: set[asyncio.Task[SocketIO]] = set()
+    errors: list[BaseException] = []
+    remaining = list(targets)
+    try:
+        while remaining or pending:
+            if remaining:
+                pending.add(loop.create_task(_attempt(*remaining.pop(0))))
+            done, pending = await asyncio.wait(
+                pending,
+                timeout=delay if remaining else None,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+            winners = [task for task in done if task.exception() is None]
+            if winners:
+                _close_winners(set(winners[1:]))
+                return winners[0].result()
+            errors.extend(task.exception() for task in done)  # type: ignore[misc]
+    finally:
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending)
+            _close_winners(pending)
+    if len(errors) == 1:
+        raise errors[0]
+    first = errors[0]
+    assert isinstance(first, OSError)
+    raise OSError(
+        first.errno, "all connection attempts failed: " + "; ".join(map(str, errors))
+    ) from first
+
+
+async def _resolve(host: str, port: int) -> list[tuple[int, Any]]:
+    loop = asyncio.get_running_loop()
+    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
+    if not infos:
+        raise OSError(f"{host!r} resolved to no address")
+    return [(info[0], info[4]) for info in interleave(infos)]
+
+
+class TcpStream(IpEndpoint):
+    """A connected TCP stream: `stream = await TcpStream.connect(ip, port)`.
+
+    `TCP_NODELAY` is on. All of §4's operations, `local_address`, `peer_address`,
+    `socket`, `try_clone()`, and the options of §3.
+    """
+
+    __module__ = "netcore.socket"
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        raise TypeError("a TcpStream is made with 'await TcpStream.connect(ip, port)'")
+
+    @classmethod
+    async def connect(
+        cls, ip: IpAddress | str | bytes, port: int, *, timeout: float | None = None
+    ) -> Self:
+        """Connect to `ip`:`port`; `ip` may be an address or a host name.
+
+        A host name is resolved without blocking the loop, and its addresses are tried
+        RFC 8305 style (IPv6 first, 250 ms apart). Raises `AddressParseError` for text that
+        is neither, `ValueError` for a bad port, `TimeoutError` when `timeout` seconds pass,
+        `ConnectionRefusedError` and the other `OSError`s of connect(2), `socket.gaierror`
+        when the name does not resolve.
+        """
+        if timeout is None:
+            return await cls._connect(ip, port)
+        return await asyncio.wait_for(cls._connect(ip, port), timeout)
+
+    @classmethod
+    async def _connect(cls, ip: IpAddress | str | bytes, port: int) -> Self:
+        host = _host_name(ip)
+        if host is None:
+            address, number = ip_and_port(ip, port)
+            io = await _attempt(family_of(address), sockaddr(address, number))
+        else:
+            io = await happy_eyeballs(await _resolve(host, check_port(port)))
+        io.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return cls._wrap(io)
+
+
+class TcpListener(AsyncSocketBase, IpOptions):
+    """A listening TCP socket, bound and listening once constructed.
+
+    `SO_REUSEADDR` and `SO_REUSEPORT` are set (as in Inko, a second listener on the same
+    address succeeds and the kernel spreads connections); `IPV6_V6ONLY` only when asked.
+    Raises `AddressParseError`, `ValueError` (bad port or backlog, `only_ipv6` with an
+    IPv4 address) and the `OSError` of bind(2)/listen(2).
+    """
+
+    __module__ = "netcore.socket"
+
+    def __init__(
+        self,
+        ip: IpAddress | str | bytes,
+        port: int = 0,
+        *,
+        backlog: int = 65535,
+        only_ipv6: bool = False,
+    ) -> None:
+        address, number = ip_and_port(ip, port)
+        check_size(backlog, "backlog")
+        if only_ipv6 and not isinstance(address, Ipv6Address):
+            raise ValueError("only_ipv6 applies to IPv6 addresses only")
+        sock = socket.socket(family_of(address), socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            if isinstance(address, Ipv6Address):
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, int(only_ipv6))
+            sock.bind(sockaddr(address, number))
+            sock.listen(backlog)
+        except BaseException:
+            sock.close()
+            raise
+        self._io = SocketIO(sock)
+
+    @classmethod
+    def _wrap(cls, io: SocketIO) -> Self:
+        self = cls.__new__(cls)
+        self._io = io
+        return self
+
+    async def accept(self) -> TcpStream:
+        """Wait for the next connection (`TCP_NODELAY` on).
+
+        Any number of tasks may wait; each connection goes to exactly one, and a cancelled
+        accept loses none. Raises `ClosedError` if the listener is closed meanwhile.
+        """
+        sock, _ = await self._io.accept()
+        io = SocketIO(sock)
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:  # the peer already reset it; reads will say so
+            pass
+        return TcpStream._wrap(io)
+
+    @property
+    def local_address(self) -> SocketAddress:
+        """The address the listener is bound to (with the real port when 0 was asked)."""
+        self._io.check_open()
+        return SocketAddress.from_sockaddr(self._io.sock.getsockname())
+
+    @property
+    def socket(self) -> Socket:
+        """The low-level `Socket` this listener wraps (the same kernel socket)."""
+        return Socket._wrap(self._io)
+
+    def try_clone(self) -> Self:
+        """A new listener on a `dup` of this one's descriptor; both accept from one queue."""
+        self._io.check_open()
+        return self._wrap(SocketIO(self._io.sock.dup()))
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> TcpStream:
+        """`async for connection in listener` accepts forever."""
+        return await self.accept()
+
+    def __repr__(self) -> str:
+        if self._io.closed:
+            return "<netcore.socket.TcpListener [closed]>"
+        return f"<netcore.socket.TcpListener fd={self._io.fd} local={self.local_address}>"

@@ -1,0 +1,80 @@
+"""Test harness shared by every test.
+
+* Every async test runs twice: on uvloop and on the stock asyncio loop
+  (pytest-asyncio's `pytest_asyncio_loop_factories` hook).
+* An autouse check fails any test that leaves a file descriptor open, lets an unclosed
+  resource be collected (ResourceWarning, made an error in pyproject.toml), or makes the
+  loop call its exception handler (a callback or task error nobody saw).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import os
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+import pytest
+
+try:
+    import uvloop
+except ImportError:  # pragma: no cover - uvloop is a dependency on POSIX
+    uvloop = None
+
+_loop_errors: list[dict[str, Any]] = []
+
+
+def _recording(factory: Callable[[], asyncio.AbstractEventLoop]) -> Callable[[], Any]:
+    def new_loop() -> asyncio.AbstractEventLoop:
+        loop = factory()
+        loop.set_exception_handler(lambda _loop, context: _loop_errors.append(context))
+        return loop
+
+    return new_loop
+
+
+LOOP_FACTORIES: dict[str, Callable[[], Any]] = {"asyncio": _recording(asyncio.new_event_loop)}
+if uvloop is not None:
+    LOOP_FACTORIES = {"uvloop": _recording(uvloop.new_event_loop), **LOOP_FACTORIES}
+
+
+def pytest_asyncio_loop_factories(config: Any, item: Any) -> Mapping[str, Callable[[], Any]]:
+    """Run every async test on each loop netcore supports."""
+    return LOOP_FACTORIES
+
+
+def open_fds() -> set[int]:
+    """This process's open file descriptors."""
+    return {int(name) for name in os.listdir("/proc/self/fd")}
+
+
+def describe_fds(fds: set[int]) -> str:
+    """A readable list of fds and what they point to."""
+    parts = []
+    for fd in sorted(fds):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            target = "?"
+        parts.append(f"{fd} -> {target}")
+    return ", ".join(parts)
+
+
+@pytest.fixture(autouse=True)
+def no_leaks() -> Iterator[None]:
+    """Fail the test if it leaks an fd or makes the loop report an unhandled error."""
+    gc.collect()
+    before = open_fds()
+    _loop_errors.clear()
+    yield
+    gc.collect()
+    errors = list(_loop_errors)
+    _loop_errors.clear()
+    assert not errors, f"the event loop's exception handler was called: {errors}"
+    leaked = open_fds() - before
+    if leaked:
+        # A loop being torn down may close its own fds a moment later; look once more.
+        gc.collect()
+        leaked = open_fds() - before
+    assert not leaked, f"file descriptors left open: {describe_fds(leaked)}"
