@@ -1,0 +1,289 @@
+"""The facade runtime: synchronous calls that suspend a greenlet, never the loop.
+
+Theory of operation (ARCHITECTURE.md, "The facade runtime")
+-----------------------------------------------------------
+Every facade method builds the netcore coroutine and hands it to `wait()`.
+
+* **Fast path.** `wait()` first steps the coroutine once, right here. An operation that
+  can finish at once (data already readable, room to write) finishes in that step: no
+  greenlet switch, no task, no loop iteration.
+* **A spawned process** is a `ProcessGreenlet` driven by an asyncio task (`_drive`). When
+  its coroutine has to wait, the greenlet switches to its driver with the half-run
+  coroutine; the driver awaits the rest inside its task (so `current_task()`,
+  cancellation and timeouts work as in any task) and switches back with the result.
+* **The main script** (any greenlet that is not a process: the thread's root greenlet)
+  has no task. When its coroutine has to wait, it parks itself on the future the
+  coroutine waits for and switches to the thread's **hub** greenlet, which runs the loop
+  with `run_forever()`. The future's done-callback switches back; the main greenlet then
+  steps the coroutine again. Before handing control back to plain sync code the hub
+  clears the thread's running loop, so `asyncio.get_running_loop()` raises there and
+  `asyncio.run()` still works in a script that also uses the facade.
+* **KeyboardInterrupt.** While the main script waits, Ctrl-C must interrupt *its* call, not
+  whichever process happened to run. A SIGINT handler (installed once, only over Python's
+  default one) raises at once when the main script is running, and otherwise asks the hub
+  to throw `KeyboardInterrupt` into the main greenlet's blocking call; the loop and the
+  other processes are untouched and the runtime stays usable.
+
+One runtime per OS thread, made lazily; facade objects remember their thread and refuse
+to be used from another one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import signal
+import threading
+import types
+from collections.abc import Callable, Coroutine, Generator
+from typing import Any, TypeVar
+
+import greenlet
+
+import netcore
+from netcore import _process
+
+__all__ = ("ProcessGreenlet", "Runtime", "check_thread", "get_runtime", "run_sync", "wait")
+
+T = TypeVar("T")
+
+_get_running_loop = asyncio._get_running_loop
+_set_running_loop = asyncio._set_running_loop
+_getcurrent = greenlet.getcurrent
+_get_ident = threading.get_ident
+
+_REMEDY = (
+    "a blocking facade call was made from inside a coroutine on a running event loop; "
+    "run synchronous code with 'await facade.run_sync(fn, *args)', or use netcore's "
+    "async API there"
+)
+
+
+class ProcessGreenlet(greenlet.greenlet):  # type: ignore[misc]
+    """The greenlet of a spawned process (or of `run_sync`), driven by an asyncio task."""
+
+
+@types.coroutine
+def _resume(coro: Coroutine[Any, Any, T], first: Any) -> Generator[Any, Any, T]:
+    """Await the rest of a coroutine that was already stepped once and yielded `first`."""
+    value = first
+    while True:
+        try:
+            sent = yield value
+        except GeneratorExit:
+            coro.close()
+            raise
+        except BaseException as exc:  # noqa: BLE001 - every exception goes to the coroutine
+            try:
+                value = coro.throw(exc)
+            except StopIteration as stop:
+                return stop.value  # type: ignore[no-any-return]
+        else:
+            try:
+                value = coro.send(sent)
+            except StopIteration as stop:
+                return stop.value  # type: ignore[no-any-return]
+
+
+class Runtime:
+    """One thread's event loop, hub greenlet and main process."""
+
+    def __init__(self) -> None:
+        self.thread = _get_ident()
+        self.loop = netcore.new_event_loop()
+        self.root = _getcurrent()
+        while self.root.parent is not None:
+            self.root = self.root.parent
+        self.hub: greenlet.greenlet | None = None
+        self.main_waiting = False
+        self._previous_sigint: Any = None
+        if threading.current_thread() is threading.main_thread():
+            if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+                self._previous_sigint = signal.signal(signal.SIGINT, self._on_sigint)
+
+    # -- the main script's side ---------------------------------------------------------
+
+    def block(self, coro: Coroutine[Any, Any, T], fut: Any) -> T:
+        """Drive `coro` (stepped once, now waiting on `fut`) from the main greenlet."""
+        loop = self.loop
+        while True:
+            if fut is None:  # a bare `yield` (asyncio.sleep(0)): just let the loop turn
+                loop.call_soon(self._wake)
+            else:
+                fut.add_done_callback(self._wake)
+            self.main_waiting = True
+            try:
+                self._switch_to_hub()
+            except BaseException as exc:
+                # The hub threw into us (Ctrl-C) or died: the coroutine cleans up and decides.
+                self.main_waiting = False
+                if fut is not None:
+                    fut.remove_done_callback(self._wake)
+                _set_running_loop(loop)
+                try:
+                    fut = coro.throw(exc)
+                except StopIteration as stop:
+                    return stop.value  # type: ignore[no-any-return]
+                finally:
+                    _set_running_loop(None)
+                continue
+            _set_running_loop(loop)
+            try:
+                fut = coro.send(None)
+            except StopIteration as stop:
+                return stop.value  # type: ignore[no-any-return]
+            finally:
+                _set_running_loop(None)
+
+    def _switch_to_hub(self) -> None:
+        hub = self.hub
+        if hub is None or hub.dead:
+            hub = self.hub = greenlet.greenlet(self._run_hub, parent=self.root)
+        hub.switch()
+
+    def _run_hub(self) -> None:
+        try:
+            self.loop.run_forever()
+        finally:
+            self.main_waiting = False
+
+    def _wake(self, _fut: object = None) -> None:
+        """Loop callback: the main greenlet's future is done; hand control back to it."""
+        if not self.main_waiting:
+            return
+        self.main_waiting = False
+        _set_running_loop(None)
+        try:
+            self.root.switch()
+        finally:
+            _set_running_loop(self.loop)
+
+    def _interrupt(self) -> None:
+        if not self.main_waiting:
+            return
+        self.main_waiting = False
+        _set_running_loop(None)
+        try:
+            self.root.throw(KeyboardInterrupt)
+        finally:
+            _set_running_loop(self.loop)
+
+    def _on_sigint(self, signum: int, frame: types.FrameType | None) -> None:
+        if self.main_waiting and not self.loop.is_closed():
+            self.loop.call_soon_threadsafe(self._interrupt)
+            return
+        raise KeyboardInterrupt
+
+    # -- lifetime -------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Cancel every process, run them to their end, close the loop."""
+        loop = self.loop
+        if loop.is_closed():
+            return
+        if self._previous_sigint is not None and signal.getsignal(signal.SIGINT) == self._on_sigint:
+            signal.signal(signal.SIGINT, self._previous_sigint)
+        tasks = [task for task in asyncio.all_tasks(loop) if not task.done()]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            wait(asyncio.wait(tasks, timeout=5))
+        wait(loop.shutdown_asyncgens())
+        hub = self.hub
+        if hub is not None and not hub.dead:
+            loop.call_soon(loop.stop)
+            self.main_waiting = False
+            hub.switch()
+        loop.close()
+
+
+_local = threading.local()
+
+
+def get_runtime() -> Runtime:
+    """This thread's runtime, made on first use."""
+    try:
+        runtime: Runtime = _local.runtime
+    except AttributeError:
+        runtime = _local.runtime = Runtime()
+    else:
+        if runtime.loop.is_closed():
+            runtime = _local.runtime = Runtime()
+    return runtime
+
+
+def close_runtime() -> None:
+    """Close this thread's runtime (its processes end); the next call makes a new one."""
+    runtime = getattr(_local, "runtime", None)
+    if runtime is not None:
+        del _local.runtime
+        runtime.close()
+
+
+def wait(coro: Coroutine[Any, Any, T]) -> T:
+    """Run `coro` to completion as a blocking call of the calling process."""
+    current = _getcurrent()
+    if type(current) is ProcessGreenlet:
+        try:
+            fut = coro.send(None)
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+        result: T = current.parent.switch(_resume(coro, fut))
+        return result
+    if _get_running_loop() is not None:
+        coro.close()
+        raise RuntimeError(_REMEDY)
+    runtime = get_runtime()
+    _set_running_loop(runtime.loop)
+    try:
+        fut = coro.send(None)
+    except StopIteration as stop:
+        return stop.value  # type: ignore[no-any-return]
+    finally:
+        _set_running_loop(None)
+    return runtime.block(coro, fut)
+
+
+def current_loop() -> asyncio.AbstractEventLoop:
+    """The loop facade processes of the calling context run on."""
+    loop = _get_running_loop()
+    if loop is not None:
+        return loop
+    return get_runtime().loop
+
+
+async def _drive(fn: Callable[..., T], args: Any, kwargs: Any) -> T:
+    """Task body of a process: run `fn` in a greenlet, awaiting what it hands over."""
+    glet = ProcessGreenlet(fn, parent=_getcurrent())
+    glet.gr_context = contextvars.copy_context()
+    value = glet.switch(*args, **kwargs)
+    while not glet.dead:
+        try:
+            result = await value
+        except BaseException as exc:  # noqa: BLE001 - handed to the process's code
+            value = glet.throw(exc)
+        else:
+            value = glet.switch(result)
+    return value  # type: ignore[no-any-return]
+
+
+def spawn(fn: Callable[..., Any], args: Any, kwargs: Any) -> _process.Process:
+    """Start `fn(*args, **kwargs)` as a facade process on the caller's loop."""
+    return _process.start(current_loop(), _drive, (fn, args, kwargs), {})
+
+
+async def run_sync(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run synchronous facade code as a process on the running loop and await its result.
+
+    The code's blocking facade calls suspend only it; the loop keeps running others.
+    """
+    return await _drive(fn, args, kwargs)
+
+
+def check_thread(owner: int) -> None:
+    """Refuse to use a facade object from a thread other than the one that made it."""
+    if _get_ident() != owner:
+        raise RuntimeError(
+            "this facade object belongs to another thread; each thread has its own event "
+            "loop, so make the object in the thread that uses it"
+        )

@@ -1,0 +1,143 @@
+"""Base classes of the facade's socket types: thin synchronous wrappers of netcore objects.
+
+A facade object holds its netcore twin (`_nc`) and shares its `SocketIO`; it keeps no
+socket state of its own. What never waits (closing, options, the fd, deadlines) is the
+very code netcore uses (`SocketBase`, `IpOptions`); what can wait runs the netcore
+coroutine through the runtime's `wait()`.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from netcore._process import Copyable
+from netcore._stream import ByteStream, SocketBase
+
+from ._runtime import _get_ident, check_thread, wait
+
+if sys.version_info >= (3, 11):
+    from typing import Self
+else:  # pragma: no cover
+    from typing_extensions import Self
+
+__all__ = ("FacadeSocket", "FacadeStream")
+
+_MAX_READ = 65536
+
+
+class FacadeSocket(SocketBase):
+    """What every facade socket has: its netcore twin, its thread, close, clone."""
+
+    _nc: Any
+    _thread: int
+
+    @classmethod
+    def _wrap(cls, nc: Any) -> Self:
+        self = cls.__new__(cls)
+        self._adopt(nc)
+        return self
+
+    def _adopt(self, nc: Any) -> None:
+        self._nc = nc
+        self._io = nc._io
+        self._thread = _get_ident()
+
+    def _check(self) -> None:
+        if _get_ident() != self._thread:
+            check_thread(self._thread)
+
+    def close(self) -> None:
+        """Close the socket (idempotent); a process waiting on it gets `ClosedError`."""
+        self._check()
+        self._io.close()
+
+    def try_clone(self) -> Self:
+        """A new object on a `dup` of this one's descriptor (the same kernel socket)."""
+        return self._wrap(self._nc.try_clone())
+
+    def __repr__(self) -> str:
+        return repr(self._nc).replace("<netcore.", "<facade.", 1)
+
+
+Copyable.register(FacadeSocket)
+
+
+class FacadeStream(FacadeSocket):
+    """The §4 read and write operations, synchronous."""
+
+    _nc: ByteStream
+
+    def read(self, size: int = _MAX_READ) -> bytes:
+        """Receive up to `size` bytes; `b''` at end of stream (see netcore's `read`)."""
+        if _get_ident() != self._thread:
+            check_thread(self._thread)
+        return wait(self._nc.read(size))
+
+    def read_bytes(self, buffer: bytearray, size: int = _MAX_READ) -> int:
+        """Receive up to `size` bytes, appended to `buffer`; returns the count."""
+        self._check()
+        return wait(self._nc.read_bytes(buffer, size))
+
+    def read_string(self, size: int = _MAX_READ) -> str:
+        """As `read`, decoded as UTF-8 with invalid bytes replaced."""
+        self._check()
+        return wait(self._nc.read_string(size))
+
+    def read_exact(self, size: int) -> bytes:
+        """Exactly `size` bytes, or `EndOfStream` with `.partial`."""
+        self._check()
+        return wait(self._nc.read_exact(size))
+
+    def read_all(self) -> bytes:
+        """Everything until end of stream."""
+        self._check()
+        return wait(self._nc.read_all())
+
+    def read_line(self, limit: int = _MAX_READ) -> bytes:
+        """Up to and including the next `\\n`; `LimitExceeded` past `limit`."""
+        self._check()
+        return wait(self._nc.read_line(limit))
+
+    def write_bytes(self, data: Any) -> int:
+        """Write all of `data` (any bytes-like object); returns the count."""
+        if _get_ident() != self._thread:
+            check_thread(self._thread)
+        return wait(self._nc.write_bytes(data))
+
+    def write_string(self, text: str) -> int:
+        """Write `text` as UTF-8; returns the byte count."""
+        self._check()
+        return wait(self._nc.write_string(text))
+
+    def write_all(self, *chunks: Any) -> int:
+        """Write several buffers, vectored where possible; returns the total."""
+        self._check()
+        return wait(self._nc.write_all(*chunks))
+
+    def print(self, text: str = "") -> int:
+        """`write_string(text + '\\n')`."""
+        self._check()
+        return wait(self._nc.print(text))
+
+    def flush(self) -> None:
+        """Wait until written bytes are handed to the kernel (a no-op: writes are direct)."""
+        self._check()
+        wait(self._nc.flush())
+
+    def send_file(self, file: Any, offset: int = 0, count: int | None = None) -> int:
+        """Send a file's bytes (zero-copy where possible); returns the count."""
+        self._check()
+        return wait(self._nc.send_file(file, offset, count))
+
+    def shutdown_read(self) -> None:
+        """Shut down the reading half; reads then return `b''`."""
+        self._nc.shutdown_read()
+
+    def shutdown_write(self) -> None:
+        """Shut down the writing half; the peer sees end of stream."""
+        self._nc.shutdown_write()
+
+    def shutdown(self) -> None:
+        """Shut down both halves; affects every copy of the socket."""
+        self._nc.shutdown()
