@@ -9,6 +9,7 @@ line longer than its limit), and every read serves those first.
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import socket
@@ -123,6 +124,8 @@ class ByteStream(AsyncSocketBase):
     """Mixin: the §4 read and write operations on `self._io`."""
 
     _pending: bytearray | None = None
+    #: True for types that are connected from birth (streams made by connect or accept).
+    _always_connected = False
 
     # -- reading ------------------------------------------------------------------------
 
@@ -335,17 +338,25 @@ class ByteStream(AsyncSocketBase):
 
     # -- shutdown and close ---------------------------------------------------------------
 
+    def _shutdown(self, how: int) -> None:
+        self._io.check_open()
+        try:
+            self._io.sock.shutdown(how)
+        except OSError as exc:
+            # A stream that was connected and is no longer: the peer reset it, so there is
+            # nothing left to shut down (ENOTCONN). Servers must not die of a client that
+            # hung up first; a low-level Socket that never connected still gets the error.
+            if exc.errno != errno.ENOTCONN or not self._always_connected:
+                raise
+
     def shutdown_read(self) -> None:
         """Shut down the reading half (`shutdown(SHUT_RD)`); reads then return `b''`."""
-        self._io.check_open()
-        self._io.sock.shutdown(socket.SHUT_RD)
+        self._shutdown(socket.SHUT_RD)
 
     def shutdown_write(self) -> None:
-        """Shut down the writing half; the peer sees end of stream, writes raise `BrokenPipeError`."""
-        self._io.check_open()
-        self._io.sock.shutdown(socket.SHUT_WR)
+        """Shut down the writing half: the peer sees end of stream; writes raise `BrokenPipeError`."""
+        self._shutdown(socket.SHUT_WR)
 
     def shutdown(self) -> None:
         """Shut down both halves; affects every copy of the socket."""
-        self._io.check_open()
-        self._io.sock.shutdown(socket.SHUT_RDWR)
+        self._shutdown(socket.SHUT_RDWR)

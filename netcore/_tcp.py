@@ -132,6 +132,7 @@ class TcpStream(IpEndpoint):
     """
 
     __module__ = "netcore.socket"
+    _always_connected = True
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         raise TypeError("a TcpStream is made with 'await TcpStream.connect(ip, port)'")

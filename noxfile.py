@@ -1,0 +1,87 @@
+"""Tasks: tests on every installed CPython 3.10-3.13, lint, types, examples, benchmarks.
+
+    python -m nox              # tests (each Python found), lint, typecheck, examples
+    python -m nox -s tests-3.11
+    python -m nox -s demo      # the main job: the seed's multi-process HTTP server
+    python -m nox -s bench     # benchmarks (not in the default set)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nox
+
+nox.options.sessions = ["tests", "lint", "typecheck", "examples"]
+nox.options.error_on_missing_interpreters = False
+nox.options.reuse_existing_virtualenvs = True
+
+PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
+
+# Scripts in examples/ that end by themselves (the servers run until interrupted and are
+# exercised by tests/test_examples.py instead).
+TERMINATING_EXAMPLES = [
+    "tcp_ping.py",
+    "tcp_ping_async.py",
+    "ip_addresses.py",
+    "unix_ping.py",
+    "unix_ping_async.py",
+]
+
+
+def tests_impl(session: nox.Session, *pytest_args: str) -> None:
+    """Install the project with its test extras and run pytest."""
+    session.install("-e", ".[test]")
+    session.run("python", "-m", "pytest", *pytest_args, *session.posargs)
+
+
+@nox.session(python=PYTHONS)
+def tests(session: nox.Session) -> None:
+    """The test suite, on every Python found; each async test runs on uvloop and asyncio."""
+    tests_impl(session)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff check and ruff format --check."""
+    session.install("ruff>=0.6")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict over the packages, the tests and this file."""
+    session.install("-e", ".[test,lint]")
+    session.run("mypy", "netcore", "facade", "tests", "noxfile.py")
+
+
+@nox.session
+def examples(session: nox.Session) -> None:
+    """Run every example script that terminates, and the HTTP server's self-test."""
+    session.install("-e", ".")
+    tmp = Path(session.create_tmp())
+    for script in TERMINATING_EXAMPLES:
+        args = []
+        if script.startswith("unix_"):
+            path = tmp / f"{script}.sock"
+            path.unlink(missing_ok=True)  # the examples leave their socket file, as Inko does
+            args = [str(path)]
+        session.run("python", f"examples/{script}", *args)
+    session.run("python", "examples/http_server.py", "--self-test", "1000")
+
+
+@nox.session
+def demo(session: nox.Session) -> None:
+    """The main job: the seed's multi-process HTTP server on 127.0.0.1 (posargs pass on)."""
+    session.install("-e", ".")
+    session.run("python", "examples/http_server.py", *session.posargs)
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Benchmarks against the baselines (uvloop Protocol, asyncio streams, threads, ...)."""
+    session.install("-e", ".[bench]")
+    session.run("python", "benchmarks/bench_ip.py")
+    session.run("python", "benchmarks/bench_echo.py", *session.posargs)
+    session.run("python", "benchmarks/bench_transfer.py")
