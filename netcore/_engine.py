@@ -34,6 +34,7 @@ import socket
 import threading
 import time
 import warnings
+import weakref
 from collections import deque
 from collections.abc import Iterable
 from typing import Any
@@ -78,6 +79,18 @@ def _receive_buffer() -> memoryview:
     return view
 
 
+def _readable(ref: weakref.ReferenceType[SocketIO]) -> None:
+    io = ref()
+    if io is not None:
+        io._on_readable()
+
+
+def _writable(ref: weakref.ReferenceType[SocketIO]) -> None:
+    io = ref()
+    if io is not None:
+        io._on_writable()
+
+
 def _expire(fut: asyncio.Future[None]) -> None:
     if not fut.done():
         fut.set_exception(TimeoutError(errno.ETIMEDOUT, "the socket's deadline has passed"))
@@ -95,6 +108,7 @@ class SocketIO:
         "_loop",
         "_readers",
         "_reading",
+        "_ref",
         "_writers",
         "_writing",
         "closed",
@@ -116,6 +130,9 @@ class SocketIO:
         self._writers: deque[asyncio.Future[None]] = deque()
         self._reading = False
         self._writing = False
+        # The loop's callbacks hold a weak reference, so a socket dropped without close()
+        # is still collected (and warns) instead of living on in the loop's handle table.
+        self._ref = weakref.ref(self)
 
     # -- lifetime -----------------------------------------------------------------------
 
@@ -158,11 +175,13 @@ class SocketIO:
 
     def __del__(self) -> None:
         if not self.closed:
-            warnings.warn(f"unclosed socket {self.sock!r}", ResourceWarning, stacklevel=1)
+            message = f"unclosed socket {self.sock!r}"
             try:
                 self.close()
             except Exception:  # noqa: BLE001, S110 - never raise from __del__ (e.g. loop gone)
                 pass
+            # After closing: with warnings as errors, the warning raises here.
+            warnings.warn(message, ResourceWarning, stacklevel=1)
 
     def check_open(self) -> None:
         """Raise `ClosedError` if the socket was closed."""
@@ -216,7 +235,7 @@ class SocketIO:
         fut = loop.create_future()
         self._readers.append(fut)
         if not self._reading:
-            loop.add_reader(self.fd, self._on_readable)
+            loop.add_reader(self.fd, _readable, self._ref)
             self._reading = True
         await self._wait(loop, fut, self._readers)
 
@@ -230,7 +249,7 @@ class SocketIO:
         fut = loop.create_future()
         self._writers.append(fut)
         if not self._writing:
-            loop.add_writer(self.fd, self._on_writable)
+            loop.add_writer(self.fd, _writable, self._ref)
             self._writing = True
         await self._wait(loop, fut, self._writers)
 
