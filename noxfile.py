@@ -1,9 +1,9 @@
 """Tasks: tests on every installed CPython 3.10-3.13, lint, types, examples, benchmarks.
 
-    python -m nox              # tests (each Python found), lint, typecheck, examples
-    python -m nox -s tests-3.11
-    python -m nox -s demo      # the main job: the seed's multi-process HTTP server
-    python -m nox -s bench     # benchmarks (not in the default set)
+python -m nox              # tests (each Python found), lint, typecheck, examples
+python -m nox -s tests-3.11
+python -m nox -s demo      # the main job: the seed's multi-process HTTP server
+python -m nox -s bench     # benchmarks (not in the default set)
 """
 
 from __future__ import annotations

@@ -2,8 +2,9 @@
 
 import sys
 
-import netcore
 from netcore.unix import UnixListener, UnixStream
+
+import netcore
 
 
 async def main(path: str) -> None:

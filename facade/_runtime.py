@@ -59,7 +59,7 @@ _REMEDY = (
 )
 
 
-class ProcessGreenlet(greenlet.greenlet):  # type: ignore[misc]
+class ProcessGreenlet(greenlet.greenlet):
     """The greenlet of a spawned process (or of `run_sync`), driven by an asyncio task."""
 
 
@@ -97,9 +97,9 @@ class Runtime:
         self.hub: greenlet.greenlet | None = None
         self.main_waiting = False
         self._previous_sigint: Any = None
-        if threading.current_thread() is threading.main_thread():
-            if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-                self._previous_sigint = signal.signal(signal.SIGINT, self._on_sigint)
+        main_thread = threading.current_thread() is threading.main_thread()
+        if main_thread and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            self._previous_sigint = signal.signal(signal.SIGINT, self._on_sigint)
 
     # -- the main script's side ---------------------------------------------------------
 
@@ -114,7 +114,7 @@ class Runtime:
             self.main_waiting = True
             try:
                 self._switch_to_hub()
-            except BaseException as exc:
+            except BaseException as exc:  # noqa: BLE001 - handed to the coroutine
                 # The hub threw into us (Ctrl-C) or died: the coroutine cleans up and decides.
                 self.main_waiting = False
                 if fut is not None:
@@ -228,7 +228,9 @@ def wait(coro: Coroutine[Any, Any, T]) -> T:
             fut = coro.send(None)
         except StopIteration as stop:
             return stop.value  # type: ignore[no-any-return]
-        result: T = current.parent.switch(_resume(coro, fut))
+        driver = current.parent
+        assert driver is not None  # a process greenlet is always made with its driver as parent
+        result: T = driver.switch(_resume(coro, fut))
         return result
     if _get_running_loop() is not None:
         coro.close()

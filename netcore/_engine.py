@@ -28,6 +28,7 @@ a ping-pong connection does not add and remove its fd from epoll on every round 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import os
 import socket
@@ -176,10 +177,9 @@ class SocketIO:
     def __del__(self) -> None:
         if not self.closed:
             message = f"unclosed socket {self.sock!r}"
-            try:
+            # Never raise from __del__ (the loop may be gone already).
+            with contextlib.suppress(Exception):
                 self.close()
-            except Exception:  # noqa: BLE001, S110 - never raise from __del__ (e.g. loop gone)
-                pass
             # After closing: with warnings as errors, the warning raises here.
             warnings.warn(message, ResourceWarning, stacklevel=1)
 

@@ -246,7 +246,7 @@ class IpOptions(BufferOptions):
         _require_family(self._io.sock, socket.AF_INET)
         address = to_ip_address(value)  # type: ignore[arg-type]
         if not isinstance(address, Ipv4Address):
-            raise ValueError(f"ipv4_multicast_interface needs an IPv4 address, got {address}")
+            raise ValueError(f"needs an IPv4 address, got {address}")  # noqa: TRY004 - a value
         self._io.check_open()
         self._io.sock.setsockopt(_IPPROTO_IP, socket.IP_MULTICAST_IF, address.packed)
 

@@ -21,14 +21,14 @@ from .ip import IpAddress
 
 __all__ = (
     "DGRAM",
-    "DatagramOps",
-    "IpEndpoint",
     "IPV4",
     "IPV6",
     "RAW",
     "SEQPACKET",
     "STREAM",
+    "DatagramOps",
     "Domain",
+    "IpEndpoint",
     "Kind",
     "Socket",
 )

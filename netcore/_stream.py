@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 import io
+import math
 import os
 import socket
 import time
@@ -18,7 +19,7 @@ from types import TracebackType
 from typing import Any
 
 from ._engine import SocketIO
-from ._errors import ClosedError, EndOfStream, LimitExceeded
+from ._errors import EndOfStream, LimitExceeded
 
 __all__ = ("AsyncSocketBase", "ByteStream", "SocketBase", "check_size")
 
@@ -87,7 +88,7 @@ class SocketBase:
             raise TypeError(
                 f"timeout_after needs seconds as a number, not {type(seconds).__name__}"
             )
-        if seconds != seconds:  # NaN
+        if math.isnan(seconds):
             raise ValueError("timeout_after must be a number of seconds, not NaN")
         self._io.deadline = time.monotonic() + seconds
 
@@ -354,7 +355,7 @@ class ByteStream(AsyncSocketBase):
         self._shutdown(socket.SHUT_RD)
 
     def shutdown_write(self) -> None:
-        """Shut down the writing half: the peer sees end of stream; writes raise `BrokenPipeError`."""
+        """Shut down the writing half: the peer sees EOF; later writes raise `BrokenPipeError`."""
         self._shutdown(socket.SHUT_WR)
 
     def shutdown(self) -> None:

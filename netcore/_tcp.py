@@ -8,6 +8,7 @@ first connection to succeed wins and the others are cancelled and closed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import socket
 import sys
@@ -215,10 +216,8 @@ class TcpListener(AsyncSocketBase, IpOptions):
         """
         sock, _ = await self._io.accept()
         io = SocketIO(sock)
-        try:
+        with contextlib.suppress(OSError):  # the peer already reset it; reads will say so
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        except OSError:  # the peer already reset it; reads will say so
-            pass
         return TcpStream._wrap(io)
 
     @property

@@ -47,7 +47,7 @@ class UdpSocket(DatagramOps):
                 raise ValueError("an IPv4 group needs an IPv4 socket")
             local = Ipv4Address() if interface is None else to_ip_address(interface)  # type: ignore[arg-type]
             if not isinstance(local, Ipv4Address):
-                raise ValueError(f"the interface of an IPv4 group must be IPv4, got {local}")
+                raise ValueError(f"an IPv4 group needs an IPv4 interface, not {local}")  # noqa: TRY004
             option = socket.IP_ADD_MEMBERSHIP if join else socket.IP_DROP_MEMBERSHIP
             sock.setsockopt(socket.IPPROTO_IP, option, address.packed + local.packed)
             return
