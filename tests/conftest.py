@@ -63,18 +63,20 @@ def describe_fds(fds: set[int]) -> str:
 
 @pytest.fixture(autouse=True)
 def no_leaks() -> Iterator[None]:
-    """Fail the test if it leaks an fd or makes the loop report an unhandled error."""
-    gc.collect()
+    """Fail the test if it leaks an fd or makes the loop report an unhandled error.
+
+    A full `gc.collect()` costs tens of milliseconds once hypothesis has run, so it runs
+    only when fds look leaked: garbage in a reference cycle may still hold them (and
+    collecting it then warns with ResourceWarning, which fails the test as well).
+    """
     before = open_fds()
     _loop_errors.clear()
     yield
-    gc.collect()
     errors = list(_loop_errors)
     _loop_errors.clear()
     assert not errors, f"the event loop's exception handler was called: {errors}"
     leaked = open_fds() - before
     if leaked:
-        # A loop being torn down may close its own fds a moment later; look once more.
         gc.collect()
         leaked = open_fds() - before
     assert not leaked, f"file descriptors left open: {describe_fds(leaked)}"
