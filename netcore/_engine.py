@@ -411,13 +411,25 @@ class SocketIO:
 
     async def sendto(self, data: Any, address: Any) -> int:
         """One datagram to `address`."""
+        delay = 0.0005
         while True:
             if self.closed:
                 raise ClosedError()
             try:
                 return self.sock.sendto(data, address)
             except (BlockingIOError, InterruptedError):
-                await self.wait_writable()
+                pass
+            await self.wait_writable()
+            if self.sock.family == socket.AF_UNIX:
+                # A full *receiver* queue gives EAGAIN while poll says writable (an
+                # unconnected Unix datagram socket has no peer for unix_dgram_poll to
+                # watch), so waiting for writability alone would spin: back off.
+                delay = min(delay * 2, 0.02)
+                if self.deadline is not None:
+                    delay = min(delay, self.deadline - time.monotonic())
+                    if delay <= 0:
+                        raise TimeoutError(errno.ETIMEDOUT, "the socket's deadline has passed")
+                await asyncio.sleep(delay)
 
     async def accept(self) -> tuple[socket.socket, Any]:
         """Accept one connection; any number of tasks may wait, first come first served."""
