@@ -216,8 +216,13 @@ def close_runtime() -> None:
     """Close this thread's runtime (its processes end); the next call makes a new one."""
     runtime = getattr(_local, "runtime", None)
     if runtime is not None:
-        del _local.runtime
-        runtime.close()
+        # Close before forgetting it: close() waits for the cancelled processes through
+        # wait(), which must find this runtime (not make a fresh loop to wait on).
+        try:
+            runtime.close()
+        finally:
+            if getattr(_local, "runtime", None) is runtime:
+                del _local.runtime
 
 
 def wait(coro: Coroutine[Any, Any, T]) -> T:
