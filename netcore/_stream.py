@@ -278,7 +278,11 @@ class ByteStream(AsyncSocketBase):
         if isinstance(data, str):
             raise TypeError("write_bytes() needs a bytes-like object, not str")
         await self._io.sendall(data)
-        return data.nbytes if isinstance(data, memoryview) else len(data)
+        if isinstance(data, (bytes, bytearray)):
+            return len(data)
+        # len() of an array or a non-byte memoryview counts items, not bytes.
+        with memoryview(data) as view:
+            return view.nbytes
 
     async def write_string(self, text: str) -> int:
         """Write `text` encoded as UTF-8; returns the byte count."""
