@@ -68,15 +68,22 @@ _IGNORABLE_ACCEPT_ERRNOS = frozenset(
 )
 
 _BUFFER_SIZE = 65536
+#: Receives up to this size go through the thread's reused buffer; larger ones allocate.
+_MAX_REUSED = 1 << 20
 _local = threading.local()
 
 
-def _receive_buffer() -> memoryview:
-    """This thread's reusable receive buffer (a receive releases the GIL, so not shared)."""
+def _receive_buffer(size: int = _BUFFER_SIZE) -> memoryview:
+    """This thread's reusable receive buffer, at least `size` bytes (<= _MAX_REUSED).
+
+    Per thread because a receive releases the GIL while the kernel writes into it.
+    """
     try:
         view: memoryview = _local.view
     except AttributeError:
-        view = _local.view = memoryview(bytearray(_BUFFER_SIZE))
+        view = _local.view = memoryview(bytearray(max(size, _BUFFER_SIZE)))
+    if len(view) < size:
+        view = _local.view = memoryview(bytearray(size))
     return view
 
 
@@ -90,6 +97,12 @@ def _writable(ref: weakref.ReferenceType[SocketIO]) -> None:
     io = ref()
     if io is not None:
         io._on_writable()
+
+
+def _forget(queue: deque[asyncio.Future[None]], fut: asyncio.Future[None]) -> None:
+    """Drop a waiter that stopped waiting (cancelled, timed out) from its queue."""
+    if fut in queue:
+        queue.remove(fut)
 
 
 def _expire(fut: asyncio.Future[None]) -> None:
@@ -229,62 +242,65 @@ class SocketIO:
         """Wait until the fd is readable; `shared` lets several tasks queue (accept)."""
         if self.closed:
             raise ClosedError()
-        if self._readers and not shared:
+        readers = self._readers
+        if readers and not shared:
             raise BusyError("another task is already waiting to read from this socket")
         loop = self._running_loop()
         fut = loop.create_future()
-        self._readers.append(fut)
+        readers.append(fut)
         if not self._reading:
             loop.add_reader(self.fd, _readable, self._ref)
             self._reading = True
-        await self._wait(loop, fut, self._readers)
+        # The waiting is written out here and in wait_writable rather than shared through
+        # a helper coroutine: one coroutine frame less on every wait of the hot path.
+        timer = None if self.deadline is None else self._arm(loop, fut)
+        try:
+            await fut
+        except BaseException:
+            _forget(readers, fut)
+            raise
+        finally:
+            if timer is not None:
+                timer.cancel()
 
     async def wait_writable(self) -> None:
         """Wait until the fd is writable."""
         if self.closed:
             raise ClosedError()
-        if self._writers:
+        writers = self._writers
+        if writers:
             raise BusyError("another task is already waiting to write to this socket")
         loop = self._running_loop()
         fut = loop.create_future()
-        self._writers.append(fut)
+        writers.append(fut)
         if not self._writing:
             loop.add_writer(self.fd, _writable, self._ref)
             self._writing = True
-        await self._wait(loop, fut, self._writers)
-
-    async def _wait(
-        self,
-        loop: asyncio.AbstractEventLoop,
-        fut: asyncio.Future[None],
-        queue: deque[asyncio.Future[None]],
-    ) -> None:
-        deadline = self.deadline
-        if deadline is None:
-            try:
-                await fut
-            except BaseException:
-                if fut in queue:
-                    queue.remove(fut)
-                raise
-            return
-        timer = loop.call_later(max(0.0, deadline - time.monotonic()), _expire, fut)
+        timer = None if self.deadline is None else self._arm(loop, fut)
         try:
             await fut
         except BaseException:
-            if fut in queue:
-                queue.remove(fut)
+            _forget(writers, fut)
             raise
         finally:
-            timer.cancel()
+            if timer is not None:
+                timer.cancel()
+
+    def _arm(self, loop: asyncio.AbstractEventLoop, fut: asyncio.Future[None]) -> asyncio.Handle:
+        """A timer that fails `fut` with `TimeoutError` at the deadline."""
+        assert self.deadline is not None
+        return loop.call_later(max(0.0, self.deadline - time.monotonic()), _expire, fut)
 
     # -- operations ---------------------------------------------------------------------
 
     async def recv(self, size: int, flags: int = 0) -> bytes:
         """One receive of at most `size` bytes (b'' at end of stream)."""
-        if size > _BUFFER_SIZE:
-            return await self._recv_large(size, flags)
-        view = _receive_buffer()
+        if size > _MAX_REUSED:
+            buffer = bytearray(size)
+            count = await self.recv_into(buffer, size, flags)
+            del buffer[count:]
+            return bytes(buffer)
+        view = _receive_buffer(size)
         while True:
             if self.closed:
                 raise ClosedError()
@@ -295,11 +311,26 @@ class SocketIO:
             else:
                 return view[:n].tobytes()
 
-    async def _recv_large(self, size: int, flags: int) -> bytes:
-        buffer = bytearray(size)
-        n = await self.recv_into(buffer, size, flags)
-        del buffer[n:]
-        return bytes(buffer)
+    async def recv_append(self, buffer: bytearray, size: int) -> int:
+        """One receive of at most `size` bytes, appended to `buffer`; returns the count.
+
+        The bytes land in the reused buffer first, so `buffer` only grows by what came.
+        """
+        if size > _MAX_REUSED:
+            data = await self.recv(size)
+            buffer += data
+            return len(data)
+        view = _receive_buffer(size)
+        while True:
+            if self.closed:
+                raise ClosedError()
+            try:
+                n = self.sock.recv_into(view, size)
+            except (BlockingIOError, InterruptedError):
+                await self.wait_readable()
+            else:
+                buffer += view[:n]
+                return n
 
     async def recv_into(self, buffer: Any, size: int = 0, flags: int = 0) -> int:
         """One receive into `buffer`; returns the count."""
@@ -313,7 +344,7 @@ class SocketIO:
 
     async def recvfrom(self, size: int) -> tuple[bytes, Any]:
         """One datagram (truncated to `size`) and its sender's address."""
-        view = _receive_buffer() if size <= _BUFFER_SIZE else memoryview(bytearray(size))
+        view = _receive_buffer(size) if size <= _MAX_REUSED else memoryview(bytearray(size))
         while True:
             if self.closed:
                 raise ClosedError()
@@ -357,9 +388,10 @@ class SocketIO:
         else:
             if not self.is_stream:
                 return
+            if type(data) is bytes and sent == len(data):
+                return  # the common case: no memoryview needed
         view = memoryview(data).cast("B")
-        total = view.nbytes
-        if sent >= total:
+        if sent >= view.nbytes:
             return
         if not self.is_stream:
             await self.wait_writable()
