@@ -8,6 +8,7 @@ on an IPv4 socket, and so on): we let `setsockopt` decide rather than guess.
 from __future__ import annotations
 
 import errno
+import math
 import socket
 import struct
 
@@ -131,7 +132,9 @@ class IpOptions(BufferOptions):
     def linger(self, value: float | None) -> None:
         seconds = _seconds(value, "linger")
         self._io.check_open()
-        packed = struct.pack("ii", 1 if seconds else 0, int(seconds))
+        # Whole seconds, rounded up: int(0.5) == 0 would turn lingering into an abortive
+        # close (l_onoff=1, l_linger=0 sends RST), the opposite of what was asked.
+        packed = struct.pack("ii", 1 if seconds else 0, math.ceil(seconds))
         self._io.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, packed)
 
     @property
