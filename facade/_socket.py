@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket as _stdlib_socket
+import ssl
 import sys
 from typing import Any
 
@@ -117,19 +118,48 @@ class Socket(_Datagram):
 class TcpStream(_IpEndpoint):
     """A connected TCP stream: `TcpStream(ip, port)` connects (blocking only this process).
 
-    `ip` may be a host name. Raises as `netcore.socket.TcpStream.connect`.
+    `ip` may be a host name. `tls=context` (an `ssl.SSLContext`) makes it a TLS stream,
+    handshake done, with `server_hostname` (default: `ip` as given) verified and sent as
+    SNI. Raises as `netcore.socket.TcpStream.connect`.
     """
 
     __module__ = "facade.socket"
     _nc: nc_tcp.TcpStream
 
-    def __init__(self, ip: _Ip, port: int, *, timeout: float | None = None) -> None:
-        self._adopt(wait(nc_tcp.TcpStream.connect(ip, port, timeout=timeout)))
+    def __init__(
+        self,
+        ip: _Ip,
+        port: int,
+        *,
+        timeout: float | None = None,
+        tls: ssl.SSLContext | None = None,
+        server_hostname: str | None = None,
+    ) -> None:
+        self._adopt(
+            wait(
+                nc_tcp.TcpStream.connect(
+                    ip, port, timeout=timeout, tls=tls, server_hostname=server_hostname
+                )
+            )
+        )
 
     @classmethod
-    def connect(cls, ip: _Ip, port: int, *, timeout: float | None = None) -> Self:
+    def connect(
+        cls,
+        ip: _Ip,
+        port: int,
+        *,
+        timeout: float | None = None,
+        tls: ssl.SSLContext | None = None,
+        server_hostname: str | None = None,
+    ) -> Self:
         """Connect to `ip`:`port` (the same as calling the class)."""
-        return cls(ip, port, timeout=timeout)
+        return cls(ip, port, timeout=timeout, tls=tls, server_hostname=server_hostname)
+
+    def close(self) -> None:
+        """Close the stream (idempotent); a TLS stream sends `close_notify` first."""
+        self._check()
+        self._nc.close()
 
 
 class TcpListener(FacadeSocket, IpOptions):
@@ -139,12 +169,31 @@ class TcpListener(FacadeSocket, IpOptions):
     _nc: nc_tcp.TcpListener
 
     def __init__(
-        self, ip: _Ip, port: int = 0, *, backlog: int = 65535, only_ipv6: bool = False
+        self,
+        ip: _Ip,
+        port: int = 0,
+        *,
+        backlog: int = 65535,
+        only_ipv6: bool = False,
+        tls: ssl.SSLContext | None = None,
+        handshake_timeout: float | None = 60.0,
     ) -> None:
-        self._adopt(nc_tcp.TcpListener(ip, port, backlog=backlog, only_ipv6=only_ipv6))
+        self._adopt(
+            nc_tcp.TcpListener(
+                ip,
+                port,
+                backlog=backlog,
+                only_ipv6=only_ipv6,
+                tls=tls,
+                handshake_timeout=handshake_timeout,
+            )
+        )
 
     def accept(self) -> TcpStream:
-        """Wait for the next connection; several processes may wait on one listener."""
+        """Wait for the next connection; several processes may wait on one listener.
+
+        With `tls=`, the TLS handshake is done first (see `netcore.socket.TcpListener`).
+        """
         self._check()
         return TcpStream._wrap(wait(self._nc.accept()))
 

@@ -11,8 +11,9 @@ import asyncio
 import contextlib
 import re
 import socket
+import ssl
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any, overload
 
 from ._engine import SocketIO
 from ._options import IpOptions
@@ -25,6 +26,9 @@ if sys.version_info >= (3, 11):
     from typing import Self
 else:  # pragma: no cover
     from typing_extensions import Self
+
+if TYPE_CHECKING:
+    from ._tls import TlsStream
 
 __all__ = ("TcpListener", "TcpStream")
 
@@ -138,10 +142,38 @@ class TcpStream(IpEndpoint):
     def __init__(self, *args: object, **kwargs: object) -> None:
         raise TypeError("a TcpStream is made with 'await TcpStream.connect(ip, port)'")
 
+    @overload
     @classmethod
     async def connect(
-        cls, ip: IpAddress | str | bytes, port: int, *, timeout: float | None = None
-    ) -> Self:
+        cls,
+        ip: IpAddress | str | bytes,
+        port: int,
+        *,
+        timeout: float | None = None,
+        tls: None = None,
+        server_hostname: str | None = None,
+    ) -> Self: ...
+    @overload
+    @classmethod
+    async def connect(
+        cls,
+        ip: IpAddress | str | bytes,
+        port: int,
+        *,
+        timeout: float | None = None,
+        tls: ssl.SSLContext,
+        server_hostname: str | None = None,
+    ) -> TlsStream: ...
+    @classmethod
+    async def connect(
+        cls,
+        ip: IpAddress | str | bytes,
+        port: int,
+        *,
+        timeout: float | None = None,
+        tls: ssl.SSLContext | None = None,
+        server_hostname: str | None = None,
+    ) -> Self | TlsStream:
         """Connect to `ip`:`port`; `ip` may be an address or a host name.
 
         A host name is resolved without blocking the loop, and its addresses are tried
@@ -149,7 +181,18 @@ class TcpStream(IpEndpoint):
         is neither, `ValueError` for a bad port, `TimeoutError` when `timeout` seconds pass,
         `ConnectionRefusedError` and the other `OSError`s of connect(2), `socket.gaierror`
         when the name does not resolve.
+
+        `tls=context` (an `ssl.SSLContext`) returns a `TlsStream` once the TLS handshake is
+        done, `timeout` covering both; `server_hostname` (default: `ip` as given) is the
+        name verified and sent as SNI. A failed handshake closes the socket and raises
+        `ssl.SSLError` (an `OSError`; `ssl.SSLCertVerificationError` for a bad certificate).
         """
+        if tls is not None:
+            from ._tls import connect_tls  # noqa: PLC0415 - _tls imports this module
+
+            return await connect_tls(
+                ip, port, timeout=timeout, context=tls, server_hostname=server_hostname
+            )
         if timeout is None:
             return await cls._connect(ip, port)
         return await asyncio.wait_for(cls._connect(ip, port), timeout)
@@ -173,9 +216,14 @@ class TcpListener(AsyncSocketBase, IpOptions):
     address succeeds and the kernel spreads connections); `IPV6_V6ONLY` only when asked.
     Raises `AddressParseError`, `ValueError` (bad port or backlog, `only_ipv6` with an
     IPv4 address) and the `OSError` of bind(2)/listen(2).
+
+    With `tls=context` (a server `ssl.SSLContext`), `accept()` also performs the TLS
+    handshake, within `handshake_timeout` seconds, and returns a `TlsStream`.
     """
 
     __module__ = "netcore.socket"
+    _tls: ssl.SSLContext | None = None
+    _handshake_timeout: float | None = 60.0
 
     def __init__(
         self,
@@ -184,9 +232,16 @@ class TcpListener(AsyncSocketBase, IpOptions):
         *,
         backlog: int = 65535,
         only_ipv6: bool = False,
+        tls: ssl.SSLContext | None = None,
+        handshake_timeout: float | None = 60.0,
     ) -> None:
         address, number = ip_and_port(ip, port)
         check_size(backlog, "backlog")
+        if tls is not None:
+            from ._tls import check_handshake_timeout, check_tls  # noqa: PLC0415 - see connect
+
+            self._tls = check_tls(tls)
+            self._handshake_timeout = check_handshake_timeout(handshake_timeout)
         if only_ipv6 and not isinstance(address, Ipv6Address):
             raise ValueError("only_ipv6 applies to IPv6 addresses only")
         sock = socket.socket(family_of(address), socket.SOCK_STREAM)
@@ -213,7 +268,18 @@ class TcpListener(AsyncSocketBase, IpOptions):
 
         Any number of tasks may wait; each connection goes to exactly one, and a cancelled
         accept loses none. Raises `ClosedError` if the listener is closed meanwhile.
+
+        With TLS, the handshake is done before it returns (a `TlsStream`); a connection
+        whose handshake fails or times out is closed and skipped (logged on `netcore.tls`),
+        and one whose handshake is under way when the accept is cancelled is closed.
         """
+        if self._tls is not None:
+            from ._tls import accept_tls  # noqa: PLC0415 - _tls imports this module
+
+            return await accept_tls(self)
+        return await self._accept_tcp()
+
+    async def _accept_tcp(self) -> TcpStream:
         sock, _ = await self._io.accept()
         io = SocketIO(sock)
         with contextlib.suppress(OSError):  # the peer already reset it; reads will say so
@@ -234,7 +300,9 @@ class TcpListener(AsyncSocketBase, IpOptions):
     def try_clone(self) -> Self:
         """A new listener on a `dup` of this one's descriptor; both accept from one queue."""
         self._io.check_open()
-        return self._wrap(SocketIO(self._io.sock.dup()))
+        clone = self._wrap(SocketIO(self._io.sock.dup()))
+        clone._tls, clone._handshake_timeout = self._tls, self._handshake_timeout
+        return clone
 
     def __aiter__(self) -> Self:
         return self
