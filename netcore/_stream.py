@@ -174,18 +174,7 @@ class ByteStream(AsyncSocketBase):
         if size == 0:
             self._io.check_open()
             return 0
-        start = len(buffer)
-        buffer.extend(bytes(size))
-        view = memoryview(buffer)
-        try:
-            count = await self._io.recv_into(view[start:], size)
-        except BaseException:
-            view.release()
-            del buffer[start:]
-            raise
-        view.release()
-        del buffer[start + count :]
-        return count
+        return await self._io.recv_append(buffer, size)
 
     async def read_string(self, size: int = _MAX_READ) -> str:
         """As `read`, decoded as UTF-8 with invalid bytes replaced by U+FFFD."""

@@ -23,6 +23,7 @@ from ._socket import Kind as Kind
 from ._socket import Socket as Socket
 from ._tcp import TcpListener as TcpListener
 from ._tcp import TcpStream as TcpStream
+from ._tls import TlsStream as TlsStream
 from ._udp import UdpSocket as UdpSocket
 
 __all__ = (
@@ -43,5 +44,6 @@ __all__ = (
     "SocketAddress",
     "TcpListener",
     "TcpStream",
+    "TlsStream",
     "UdpSocket",
 )
