@@ -246,8 +246,11 @@ class SocketIO:
         assert self._loop is not None
         self._loop.remove_writer(self.fd)
 
-    async def wait_readable(self, *, shared: bool = False) -> None:
-        """Wait until the fd is readable; `shared` lets several tasks queue (accept)."""
+    async def wait_readable(self, *, shared: bool = False, first: bool = False) -> None:
+        """Wait until the fd is readable; `shared` lets several tasks queue (accept).
+
+        `first` queues the waiter at the head instead of the tail (see `accept`).
+        """
         if self.closed:
             raise ClosedError()
         readers = self._readers
@@ -255,7 +258,10 @@ class SocketIO:
             raise BusyError("another task is already waiting to read from this socket")
         loop = self._running_loop()
         fut = loop.create_future()
-        readers.append(fut)
+        if first:
+            readers.appendleft(fut)
+        else:
+            readers.append(fut)
         if not self._reading:
             loop.add_reader(self.fd, _readable, self._ref)
             self._reading = True
@@ -491,6 +497,7 @@ class SocketIO:
 
     async def accept(self) -> tuple[socket.socket, Any]:
         """Accept one connection; any number of tasks may wait, first come first served."""
+        woken = False
         while True:
             if self.closed:
                 raise ClosedError()
@@ -499,7 +506,11 @@ class SocketIO:
             except OSError as exc:
                 if exc.errno not in _IGNORABLE_ACCEPT_ERRNOS:
                     raise
-            await self.wait_readable(shared=True)
+            # Readiness is level-triggered: the loop may report the fd again before the
+            # waiter it woke has taken the connection, waking the next one for nothing.
+            # That one keeps its turn at the head of the queue instead of going last.
+            await self.wait_readable(shared=True, first=woken)
+            woken = True
 
     async def connect(self, address: Any) -> None:
         """Connect without blocking; raises the `OSError` subclass of the failure."""
