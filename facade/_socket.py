@@ -9,6 +9,7 @@ from typing import Any
 
 from netcore import _socket as nc_socket
 from netcore import _tcp as nc_tcp
+from netcore import _tls as nc_tls
 from netcore import _udp as nc_udp
 from netcore._options import IpOptions
 from netcore._sockaddr import SocketAddress
@@ -23,7 +24,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     from typing_extensions import Self
 
-__all__ = ("Socket", "TcpListener", "TcpStream", "UdpSocket")
+__all__ = ("Socket", "TcpListener", "TcpStream", "TlsStream", "UdpSocket")
 
 _Ip = IpAddress | str | bytes
 
@@ -142,6 +143,10 @@ class TcpStream(_IpEndpoint):
                 )
             )
         )
+        if isinstance(self._nc, nc_tls.TlsStream) and not isinstance(self, TlsStream):
+            # `TcpStream(..., tls=ctx)` gives a TlsStream, as the netcore call does; the
+            # subclass adds only properties, so switching the class here is sound.
+            self.__class__ = TlsStream
 
     @classmethod
     def connect(
@@ -160,6 +165,46 @@ class TcpStream(_IpEndpoint):
         """Close the stream (idempotent); a TLS stream sends `close_notify` first."""
         self._check()
         self._nc.close()
+
+
+class TlsStream(TcpStream):
+    """A TLS stream, synchronous: `TcpStream(ip, port, tls=context)` or a TLS listener's
+    `accept()`. Every §4 operation, plus what the handshake settled (see
+    `netcore.socket.TlsStream`). It cannot be sent to another process.
+    """
+
+    __module__ = "facade.socket"
+    _nc: nc_tls.TlsStream
+
+    @property
+    def server_side(self) -> bool:
+        """Whether this end accepted the connection."""
+        return self._nc.server_side
+
+    @property
+    def tls_version(self) -> str | None:
+        """The negotiated protocol version, such as `'TLSv1.3'`."""
+        return self._nc.tls_version
+
+    @property
+    def cipher(self) -> tuple[str, str, int] | None:
+        """The negotiated cipher: (name, protocol, secret bits)."""
+        return self._nc.cipher
+
+    @property
+    def alpn_protocol(self) -> str | None:
+        """The protocol chosen by ALPN, if any."""
+        return self._nc.alpn_protocol
+
+    @property
+    def peer_certificate(self) -> dict[str, Any] | None:
+        """The peer's certificate, decoded (None if it sent none or it was not verified)."""
+        return self._nc.peer_certificate
+
+    @property
+    def peer_certificate_binary(self) -> bytes | None:
+        """The peer's certificate in DER form."""
+        return self._nc.peer_certificate_binary
 
 
 class TcpListener(FacadeSocket, IpOptions):
@@ -195,7 +240,10 @@ class TcpListener(FacadeSocket, IpOptions):
         With `tls=`, the TLS handshake is done first (see `netcore.socket.TcpListener`).
         """
         self._check()
-        return TcpStream._wrap(wait(self._nc.accept()))
+        stream = wait(self._nc.accept())
+        if isinstance(stream, nc_tls.TlsStream):
+            return TlsStream._wrap(stream)
+        return TcpStream._wrap(stream)
 
     @property
     def local_address(self) -> SocketAddress:

@@ -24,6 +24,7 @@ from netcore._socket import Kind as Kind
 from ._socket import Socket as Socket
 from ._socket import TcpListener as TcpListener
 from ._socket import TcpStream as TcpStream
+from ._socket import TlsStream as TlsStream
 from ._socket import UdpSocket as UdpSocket
 
 __all__ = (
@@ -44,5 +45,6 @@ __all__ = (
     "SocketAddress",
     "TcpListener",
     "TcpStream",
+    "TlsStream",
     "UdpSocket",
 )
