@@ -1,0 +1,737 @@
+"""`TcpListener`, `TcpStream.connect` and happy eyeballs (API.md §2, §4, §7).
+
+Stdlib sockets are the peers; 127.0.0.1 and ::1 are the only addresses ever used. The
+stream operations themselves are covered by the conformance suite (test_conformance.py);
+this file covers what is TCP-specific: listening, accepting (FIFO, cancellation, close),
+connecting (address forms, host names, refusals, timeouts, bad input) and RFC 8305.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import gc
+import ipaddress
+import os
+import select
+import socket
+import time
+from typing import Any
+
+import pytest
+
+from netcore import AddressParseError, ClosedError
+from netcore._tcp import CONNECTION_ATTEMPT_DELAY, happy_eyeballs, interleave
+from netcore.ip import Ipv4Address, Ipv6Address, to_ip_address
+from netcore.socket import Socket, SocketAddress, TcpListener, TcpStream
+from tests.conftest import open_fds
+from tests.helpers import (
+    HOSTS,
+    WAIT,
+    bounded,
+    family,
+    hung_target,
+    needs_ipv6,
+    raises_errno,
+    refused_port,
+    stdlib_listener,
+    stdlib_socket,
+)
+
+
+@pytest.fixture
+def count_sockets(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Count every `socket.socket` created while the test runs."""
+    created: list[int] = []
+    original = socket.socket
+
+    class Counting(original):  # type: ignore[misc, valid-type]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            if self.family in (socket.AF_INET, socket.AF_INET6):  # not the loop's own pipes
+                created.append(self.fileno())
+
+    monkeypatch.setattr(socket, "socket", Counting)
+    return created
+
+
+def drop(objects: list[Any]) -> None:
+    """Forget `objects` and collect garbage: an unclosed socket warns as it goes."""
+    objects.clear()
+    gc.collect()
+
+
+def fd_targets() -> set[str]:
+    """What this process's fds point to (fd numbers are reused at once, targets are not)."""
+    targets = set()
+    for fd in open_fds():
+        with contextlib.suppress(OSError):  # closed meanwhile
+            targets.add(os.readlink(f"/proc/self/fd/{fd}"))
+    return targets
+
+
+def client_port(sock: socket.socket) -> int:
+    port: int = sock.getsockname()[1]
+    return port
+
+
+def connect_client(host: str, port: int) -> socket.socket:
+    """A blocking stdlib client connected to `host`:`port` (loopback: done at once)."""
+    client = stdlib_socket(host)
+    try:
+        client.connect((host, port))
+    except BaseException:
+        client.close()
+        raise
+    return client
+
+
+# -----------------------------------------------------------------------------------------
+# TcpListener
+# -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("host", HOSTS)
+def test_listener_new(host: str) -> None:
+    """Inko's TcpServer.new and local_address; SO_REUSEADDR and SO_REUSEPORT are set."""
+    with TcpListener(host) as listener:
+        address = listener.local_address
+        assert address.ip == to_ip_address(host)
+        assert address.port > 0
+        assert listener.reuse_address is True
+        assert listener.reuse_port is True
+        raw = socket.socket(fileno=listener.fileno())
+        try:
+            assert raw.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR) == 1
+            assert raw.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT) == 1
+            assert raw.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN) == 1
+            assert raw.family == family(host)
+        finally:
+            raw.detach()
+        assert isinstance(listener.socket, Socket)
+        assert listener.socket.fileno() == listener.fileno()
+        assert str(address) in repr(listener)
+    assert "closed" in repr(listener)
+    with pytest.raises(ClosedError):
+        _ = listener.local_address
+
+
+@pytest.mark.parametrize("host", HOSTS)
+async def test_second_listener_on_the_same_address(host: str) -> None:
+    """Inko: TcpServer.new on an address in use succeeds (SO_REUSEPORT)."""
+    with TcpListener(host) as first:
+        port = first.local_address.port
+        with TcpListener(host, port) as second:
+            assert second.local_address == first.local_address
+            # The kernel spreads connections over both; each accepts what it is given.
+            clients = [connect_client(host, port) for _ in range(8)]
+            try:
+                accepted: list[TcpStream] = []
+                for listener in (first, second):
+                    while True:
+                        try:
+                            stream = await asyncio.wait_for(listener.accept(), 0.05)
+                        except asyncio.TimeoutError:
+                            break
+                        accepted.append(stream)
+                peers = sorted(stream.peer_address.port for stream in accepted)
+                assert peers == sorted(client_port(client) for client in clients)
+                for stream in accepted:
+                    stream.close()
+            finally:
+                for client in clients:
+                    client.close()
+
+
+@pytest.mark.parametrize("host", HOSTS)
+def test_listener_on_a_port_held_without_reuse(host: str) -> None:
+    before = open_fds()
+    # No SO_REUSEPORT on the stdlib listener: the port is really taken.
+    with stdlib_listener(host) as plain, raises_errno(errno.EADDRINUSE):
+        TcpListener(host, plain.getsockname()[1])
+    assert open_fds() == before
+
+
+@needs_ipv6
+def test_listener_only_ipv6() -> None:
+    with TcpListener("::1", only_ipv6=True) as listener:
+        assert listener.only_ipv6 is True
+        assert listener.socket.only_ipv6 is True
+    before = open_fds()
+    with pytest.raises(ValueError, match="only_ipv6"):
+        TcpListener("127.0.0.1", only_ipv6=True)
+    with TcpListener("127.0.0.1") as listener, raises_errno(errno.ENOPROTOOPT):
+        _ = listener.only_ipv6
+    assert open_fds() == before
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs", "error"),
+    [
+        (("1.2.3.256",), {}, AddressParseError),
+        (("::g",), {}, AddressParseError),
+        (("localhost",), {}, AddressParseError),  # a listener takes an address, not a name
+        (("127.0.0.1", 65536), {}, ValueError),
+        (("127.0.0.1", -1), {}, ValueError),
+        (("127.0.0.1", "80"), {}, TypeError),
+        (("127.0.0.1",), {"backlog": -1}, ValueError),
+        (("127.0.0.1",), {"backlog": "1"}, TypeError),
+    ],
+)
+def test_listener_bad_arguments(
+    count_sockets: list[int], args: tuple[Any, ...], kwargs: dict[str, Any], error: type[Exception]
+) -> None:
+    with pytest.raises(error):
+        TcpListener(*args, **kwargs)
+    assert count_sockets == []  # refused before any socket was made
+
+
+@pytest.mark.parametrize("host", HOSTS)
+def test_listener_backlog(host: str) -> None:
+    """`backlog` reaches listen(2): Linux queues backlog + 1 connections, then drops SYNs."""
+    backlog = 2
+    with TcpListener(host, backlog=backlog) as listener:
+        address = (host, listener.local_address.port)
+        clients: list[socket.socket] = []
+        try:
+            for _ in range(backlog + 2):
+                client = socket.socket(family(host), socket.SOCK_STREAM)
+                clients.append(client)
+                client.setblocking(False)
+                client.connect_ex(address)
+            established = []
+            for client in clients:
+                _, writable, _ = select.select([], [client], [], 0.1)
+                established.append(
+                    bool(writable) and not client.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                )
+            assert established == [True] * (backlog + 1) + [False]
+        finally:
+            for client in clients:
+                client.close()
+
+
+@pytest.mark.parametrize("host", HOSTS)
+async def test_accept(host: str) -> None:
+    """Inko's TcpServer.accept: connection.local_address == client.peer_address."""
+    with TcpListener(host) as listener, stdlib_socket(host) as client:
+        client.connect((host, listener.local_address.port))
+        async with await bounded(listener.accept()) as connection:
+            assert isinstance(connection, TcpStream)
+            assert connection.local_address == SocketAddress.from_sockaddr(client.getpeername())
+            assert connection.peer_address.port == client_port(client)
+            assert connection.no_delay is True
+            client.sendall(b"hello")
+            assert await bounded(connection.read_exact(5)) == b"hello"
+
+
+@pytest.mark.parametrize("host", HOSTS)
+async def test_accept_is_fifo(host: str) -> None:
+    """Waiters are served in the order they started waiting, one connection each."""
+    with TcpListener(host) as listener:
+        port = listener.local_address.port
+        waiters = []
+        for _ in range(6):
+            waiters.append(asyncio.create_task(listener.accept()))
+            await asyncio.sleep(0)
+        await asyncio.sleep(0.01)
+        clients = []
+        try:
+            for index in range(len(waiters)):
+                clients.append(connect_client(host, port))
+                done = await bounded(waiters[index])
+                assert all(not waiter.done() for waiter in waiters[index + 1 :])
+                assert done.peer_address.port == client_port(clients[-1])
+                done.close()
+        finally:
+            for client in clients:
+                client.close()
+
+
+@pytest.mark.parametrize("host", HOSTS)
+async def test_many_concurrent_accepts(host: str) -> None:
+    """Each of many waiters gets a distinct connection; none is lost or doubled."""
+    count = 20
+    with TcpListener(host) as listener:
+        tasks = [asyncio.create_task(listener.accept()) for _ in range(count)]
+        await asyncio.sleep(0.01)
+        clients = [connect_client(host, listener.local_address.port) for _ in range(count)]
+        try:
+            streams = await bounded(asyncio.gather(*tasks))
+            try:
+                assert sorted(s.peer_address.port for s in streams) == sorted(
+                    client_port(c) for c in clients
+                )
+            finally:
+                for stream in streams:
+                    stream.close()
+        finally:
+            for client in clients:
+                client.close()
+
+
+@pytest.mark.parametrize("host", HOSTS)
+@pytest.mark.parametrize("yields", [0, 1, 2, 3])
+async def test_cancelled_accept_loses_no_connection(host: str, yields: int) -> None:
+    """Cancel some waiters at different moments (before the connection arrives, after the
+    loop saw it readable, after a waiter was woken): every connection is still accepted."""
+    count = 6
+    with TcpListener(host) as listener:
+        port = listener.local_address.port
+        tasks = [asyncio.create_task(listener.accept()) for _ in range(count)]
+        await asyncio.sleep(0.01)
+        clients = []
+        streams: list[TcpStream] = []
+        try:
+            for index in range(count):
+                clients.append(connect_client(host, port))
+                if index % 2 == 0:
+                    for _ in range(yields):
+                        await asyncio.sleep(0)
+                    tasks[index].cancel()
+            results = await bounded(asyncio.gather(*tasks, return_exceptions=True))
+            for result in results:
+                if isinstance(result, TcpStream):
+                    streams.append(result)
+                else:
+                    assert isinstance(result, asyncio.CancelledError), result
+            while len(streams) < count:
+                streams.append(await bounded(listener.accept()))
+            assert sorted(s.peer_address.port for s in streams) == sorted(
+                client_port(c) for c in clients
+            )
+            with pytest.raises(asyncio.TimeoutError):  # and nothing extra
+                await asyncio.wait_for(listener.accept(), 0.05)
+        finally:
+            for stream in streams:
+                stream.close()
+            for client in clients:
+                client.close()
+
+
+@pytest.mark.parametrize("host", HOSTS)
+async def test_cancel_then_connect(host: str) -> None:
+    """Waiters cancelled before any client comes; then N clients, N accepts."""
+    with TcpListener(host) as listener:
+        cancelled = [asyncio.create_task(listener.accept()) for _ in range(5)]
+        await asyncio.sleep(0.01)
+        for task in cancelled:
+            task.cancel()
+        await asyncio.gather(*cancelled, return_exceptions=True)
+        clients = [connect_client(host, listener.local_address.port) for _ in range(5)]
+        try:
+            streams = [await bounded(listener.accept()) for _ in clients]
+            assert sorted(s.peer_address.port for s in streams) == sorted(
+                client_port(c) for c in clients
+            )
+            for stream in streams:
+                stream.close()
+        finally:
+            for client in clients:
+                client.close()
+
+
+@pytest.mark.parametrize("host", HOSTS)
+async def test_close_wakes_accept(host: str) -> None:
+    listener = TcpListener(host)
+    tasks = [asyncio.create_task(listener.accept()) for _ in range(3)]
+    await asyncio.sleep(0.01)
+    listener.close()
+    for task in tasks:
+        with pytest.raises(ClosedError):
+            await bounded(task)
+    with pytest.raises(ClosedError):
+        await listener.accept()
+    listener.close()  # idempotent
+    await listener.aclose()
+
+
+@pytest.mark.parametrize("host", HOSTS)
+async def test_async_for(host: str) -> None:
+    with TcpListener(host) as listener:
+        clients = [connect_client(host, listener.local_address.port) for _ in range(3)]
+        try:
+            seen = []
+            async for connection in listener:
+                with connection:
+                    seen.append(connection.peer_address.port)
+                if len(seen) == 3:
+                    break
+            assert sorted(seen) == sorted(client_port(c) for c in clients)
+        finally:
+            for client in clients:
+                client.close()
+
+
+@pytest.mark.parametrize("host", HOSTS)
+async def test_listener_try_clone(host: str) -> None:
+    """Inko's TcpServer.try_clone: both copies accept from the same queue."""
+    with TcpListener(host) as listener:
+        clone = listener.try_clone()
+        with clone:
+            assert clone.local_address == listener.local_address
+            assert clone.fileno() != listener.fileno()
+            with connect_client(host, listener.local_address.port) as client:
+                async with await bounded(clone.accept()) as connection:
+                    assert connection.peer_address.port == client_port(client)
+        assert not listener.closed
+        with connect_client(host, listener.local_address.port):
+            (await bounded(listener.accept())).close()
+
+
+# -----------------------------------------------------------------------------------------
+# TcpStream.connect
+# -----------------------------------------------------------------------------------------
+
+
+def test_stream_has_no_constructor() -> None:
+    with pytest.raises(TypeError, match="connect"):
+        TcpStream("127.0.0.1", 80)
+
+
+@pytest.mark.parametrize("host", HOSTS)
+async def test_connect_address_forms(host: str) -> None:
+    """Inko's TcpClient.new, local_address, peer_address; every accepted `ip` form."""
+    with stdlib_listener(host) as listener:
+        port = listener.getsockname()[1]
+        forms: list[Any] = [host, host.encode(), to_ip_address(host), ipaddress.ip_address(host)]
+        for form in forms:
+            stream = await bounded(TcpStream.connect(form, port))
+            peer, _ = listener.accept()
+            with stream, peer:
+                assert stream.peer_address == SocketAddress(host, port)
+                assert stream.local_address.ip == to_ip_address(host)
+                assert stream.local_address.port == peer.getpeername()[1]
+                assert stream.no_delay is True  # TCP_NODELAY on by default
+                assert stream.socket.no_delay is True
+                await stream.write_bytes(b"x")
+                assert peer.recv(1) == b"x"
+
+
+@pytest.mark.parametrize("host", HOSTS)
+async def test_connect_with_timeout_in_time(host: str) -> None:
+    """Inko's TcpClient.with_timeout, the successful case."""
+    with stdlib_listener(host) as listener:
+        stream = await bounded(TcpStream.connect(host, listener.getsockname()[1], timeout=2))
+        stream.close()
+        listener.accept()[0].close()
+
+
+async def test_connect_host_name() -> None:
+    """'localhost' is resolved without blocking; whatever it maps to, we reach the
+    listener on 127.0.0.1 (an IPv6 answer with nobody listening is refused at once)."""
+    try:
+        infos = socket.getaddrinfo("localhost", None, type=socket.SOCK_STREAM)
+    except OSError:
+        pytest.skip("'localhost' does not resolve here")
+    if not any(info[4][0] == "127.0.0.1" for info in infos):
+        pytest.skip("'localhost' does not resolve to 127.0.0.1 here")
+    with TcpListener("127.0.0.1") as listener:
+        port = listener.local_address.port
+        for name in ("localhost", b"localhost", "LocalHost"):
+            stream = await bounded(TcpStream.connect(name, port))
+            async with stream, await bounded(listener.accept()) as accepted:
+                assert stream.peer_address == SocketAddress("127.0.0.1", port)
+                assert accepted.peer_address == stream.local_address
+
+
+@pytest.mark.parametrize("host", HOSTS)
+async def test_connect_refused(host: str) -> None:
+    before = open_fds()
+    with refused_port(host) as port:
+        with pytest.raises(ConnectionRefusedError) as caught:
+            await bounded(TcpStream.connect(host, port))
+        assert caught.value.errno == errno.ECONNREFUSED
+    assert open_fds() == before
+
+
+@pytest.mark.parametrize("host", HOSTS)
+async def test_connect_timeout(host: str) -> None:
+    """Inko's TcpClient.with_timeout: a target that never answers → TimeoutError."""
+    with hung_target(host) as address:
+        before = open_fds()
+        start = time.monotonic()
+        with pytest.raises(TimeoutError):
+            await bounded(TcpStream.connect(host, address[1], timeout=0.2))
+        assert 0.15 < time.monotonic() - start < 2
+        assert open_fds() == before  # the attempt's socket was closed
+
+
+@pytest.mark.parametrize("host", HOSTS)
+async def test_connect_cancelled(host: str) -> None:
+    with hung_target(host) as address:
+        before = open_fds()
+        task = asyncio.create_task(TcpStream.connect(host, address[1]))
+        await asyncio.sleep(0.05)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await bounded(task)
+        assert open_fds() == before
+
+
+@pytest.mark.parametrize(
+    ("ip", "port", "error"),
+    [
+        ("1.2.3.256", 80, AddressParseError),
+        ("::g", 80, AddressParseError),
+        ("01.2.3.4", 80, AddressParseError),
+        ("1.2.3", 80, AddressParseError),
+        ("", 80, AddressParseError),
+        ("[::1]", 80, AddressParseError),
+        ("127.0.0.1:80", 80, AddressParseError),
+        (b"\xff\xfe", 80, AddressParseError),
+        ("127.0.0.1", 65536, ValueError),
+        ("127.0.0.1", -1, ValueError),
+        ("localhost", 65536, ValueError),
+        ("127.0.0.1", "80", TypeError),
+        ("127.0.0.1", 80.0, TypeError),
+        (None, 80, TypeError),
+    ],
+)
+async def test_connect_bad_arguments(
+    count_sockets: list[int], ip: Any, port: Any, error: type[Exception]
+) -> None:
+    before = open_fds()
+    with pytest.raises(error) as caught:
+        await bounded(TcpStream.connect(ip, port))
+    if error is AddressParseError:
+        assert caught.value.address == ip  # type: ignore[attr-defined]
+    assert count_sockets == []  # refused before any socket was made
+    assert open_fds() == before
+
+
+@pytest.mark.parametrize("host", HOSTS)
+async def test_stream_try_clone(host: str) -> None:
+    """Inko's TcpClient.try_clone: the clone sees the unread bytes."""
+    with stdlib_listener(host) as listener:
+        stream = await bounded(TcpStream.connect(host, listener.getsockname()[1]))
+        peer, _ = listener.accept()
+        with stream, peer:
+            clone = stream.try_clone()
+            with clone:
+                assert isinstance(clone, TcpStream)
+                assert clone.peer_address == stream.peer_address
+                peer.sendall(b"0123456789")
+                assert await bounded(stream.read_exact(3)) == b"012"
+                assert await bounded(clone.read_exact(7)) == b"3456789"
+            assert not stream.closed
+            await stream.write_string("after")
+            assert peer.recv(5) == b"after"
+
+
+@pytest.mark.parametrize("host", HOSTS)
+async def test_accepted_stream_survives_a_reset_before_accept(host: str) -> None:
+    """A client that resets before we accept: accept still returns (or skips) cleanly,
+    and the listener keeps serving."""
+    with TcpListener(host) as listener:
+        port = listener.local_address.port
+        doomed = connect_client(host, port)
+        doomed.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        doomed.close()
+        with connect_client(host, port) as good:
+            good.sendall(b"ok")
+            for _ in range(2):  # Linux may hand out the reset connection first
+                async with await bounded(listener.accept()) as stream:
+                    try:
+                        data = await bounded(stream.read_exact(2))
+                    except ConnectionResetError:
+                        continue
+                    assert data == b"ok"
+                    assert stream.peer_address.port == client_port(good)
+                    break
+            else:
+                raise AssertionError("the good connection was never accepted")
+
+
+# -----------------------------------------------------------------------------------------
+# Happy eyeballs (RFC 8305), with real loopback targets
+# -----------------------------------------------------------------------------------------
+
+V4 = socket.AF_INET
+V6 = socket.AF_INET6
+
+
+def info(fam: int, name: str) -> tuple[Any, ...]:
+    return (fam, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (name, 80))
+
+
+def test_interleave() -> None:
+    """IPv6 first, then alternating families, each family's order kept (RFC 8305 §4)."""
+    a4, b4, c4 = info(V4, "a4"), info(V4, "b4"), info(V4, "c4")
+    a6, b6 = info(V6, "a6"), info(V6, "b6")
+    assert interleave([a4, b4, c4, a6, b6]) == [a6, a4, b6, b4, c4]
+    assert interleave([a4, a6, b4, b6]) == [a6, a4, b6, b4]
+    assert interleave([a6, b6]) == [a6, b6]
+    assert interleave([a4, b4]) == [a4, b4]
+    assert interleave([c4, a6]) == [a6, c4]
+    assert interleave([]) == []
+    assert CONNECTION_ATTEMPT_DELAY == 0.25
+
+
+def target(address: tuple[Any, ...]) -> tuple[int, Any]:
+    return (V6 if ":" in address[0] else V4, address)
+
+
+def accepted_within(listener: socket.socket, timeout: float) -> bool:
+    readable, _, _ = select.select([listener], [], [], timeout)
+    return bool(readable)
+
+
+@pytest.mark.parametrize(
+    ("hung_host", "good_host"),
+    [
+        pytest.param("127.0.0.1", "127.0.0.1", id="ipv4-ipv4"),
+        pytest.param("::1", "127.0.0.1", id="ipv6-ipv4", marks=needs_ipv6),
+    ],
+)
+async def test_happy_eyeballs_staggers(hung_host: str, good_host: str) -> None:
+    """A first target that never answers: the second attempt starts after ~250 ms and
+    the result comes from it; the hung attempt is cancelled and its socket closed."""
+    with hung_target(hung_host) as hung, stdlib_listener(good_host) as good:
+        good.setblocking(False)
+        before = open_fds()
+        start = time.monotonic()
+        task = asyncio.create_task(happy_eyeballs([target(hung), target(good.getsockname())]))
+        # Nobody reaches the good listener before the attempt delay has passed.
+        assert not await asyncio.to_thread(accepted_within, good, 0.2)
+        io = await bounded(task)
+        elapsed = time.monotonic() - start
+        try:
+            assert 0.24 <= elapsed < 1.0, elapsed
+            assert io.sock.getpeername()[:2] == good.getsockname()[:2]
+            peer, _ = good.accept()
+            peer.close()
+        finally:
+            io.close()
+        assert open_fds() == before  # the hung attempt's socket is gone
+
+
+@pytest.mark.parametrize("host", HOSTS)
+async def test_happy_eyeballs_next_attempt_at_once_after_a_failure(host: str) -> None:
+    with refused_port(host) as port, stdlib_listener(host) as good:
+        start = time.monotonic()
+        io = await bounded(happy_eyeballs([target((host, port)), target(good.getsockname())]))
+        try:
+            assert time.monotonic() - start < 0.2  # did not wait for the 250 ms delay
+            assert io.sock.getpeername()[:2] == good.getsockname()[:2]
+        finally:
+            io.close()
+        good.accept()[0].close()
+
+
+async def test_happy_eyeballs_custom_delay() -> None:
+    with hung_target("127.0.0.1") as hung, stdlib_listener("127.0.0.1") as good:
+        start = time.monotonic()
+        io = await bounded(happy_eyeballs([target(hung), target(good.getsockname())], delay=0.05))
+        io.close()
+        assert 0.04 <= time.monotonic() - start < 0.24
+        good.accept()[0].close()
+
+
+@pytest.mark.parametrize("host", HOSTS)
+async def test_happy_eyeballs_all_fail(host: str) -> None:
+    with refused_port(host) as first, refused_port(host) as second:
+        before = open_fds()
+        with pytest.raises(OSError, match="all connection attempts failed") as caught:
+            await bounded(happy_eyeballs([target((host, first)), target((host, second))]))
+        assert caught.value.errno == errno.ECONNREFUSED
+        assert isinstance(caught.value.__cause__, ConnectionRefusedError)
+        with pytest.raises(ConnectionRefusedError):  # a single target: its own error
+            await bounded(happy_eyeballs([target((host, first))]))
+        assert open_fds() == before
+
+
+@pytest.mark.parametrize("host", HOSTS)
+async def test_happy_eyeballs_several_winners(host: str) -> None:
+    """With no delay every attempt may succeed; one wins, the others are closed."""
+    with stdlib_listener(host) as one, stdlib_listener(host) as two, stdlib_listener(host) as three:
+        listeners = [one, two, three]
+        before = open_fds()
+        io = await bounded(
+            happy_eyeballs([target(lst.getsockname()) for lst in listeners], delay=0)
+        )
+        try:
+            assert io.sock.getpeername()[:2] in [lst.getsockname()[:2] for lst in listeners]
+        finally:
+            io.close()
+        assert open_fds() == before
+        for listener in listeners:  # connections the kernel completed, then closed by us
+            listener.setblocking(False)
+            while True:
+                try:
+                    listener.accept()[0].close()
+                except BlockingIOError:
+                    break
+
+
+async def test_happy_eyeballs_cancelled() -> None:
+    with hung_target("127.0.0.1") as first, hung_target("127.0.0.1") as second:
+        before = open_fds()
+        task = asyncio.create_task(happy_eyeballs([target(first), target(second)], delay=0.01))
+        await asyncio.sleep(0.1)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await bounded(task)
+        assert open_fds() == before
+
+
+async def test_connect_timeout_covers_every_attempt(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`TcpStream.connect(name, timeout=)` bounds the whole happy-eyeballs race."""
+    with hung_target("127.0.0.1") as first, hung_target("127.0.0.1") as second:
+
+        async def resolve(host: str, port: int) -> list[tuple[int, Any]]:
+            assert host == "example-name"
+            return [target(first), target(second)]
+
+        monkeypatch.setattr("netcore._tcp._resolve", resolve)
+        before = open_fds()
+        start = time.monotonic()
+        with pytest.raises(TimeoutError):
+            await bounded(TcpStream.connect("example-name", first[1], timeout=0.4))
+        assert time.monotonic() - start < 2
+        assert open_fds() == before
+
+
+@needs_ipv6
+async def test_connect_name_prefers_ipv6(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A name with both families: the IPv6 address is tried first and wins at once."""
+    with stdlib_listener("::1") as v6, stdlib_listener("127.0.0.1") as v4:
+        port6, port4 = v6.getsockname()[1], v4.getsockname()[1]
+
+        async def getaddrinfo(host: str, port: int, **kwargs: Any) -> list[tuple[Any, ...]]:
+            # The resolver's order puts IPv4 first; RFC 8305 interleaving must not.
+            return [
+                (V4, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port4)),
+                (V6, socket.SOCK_STREAM, 6, "", ("::1", port6, 0, 0)),
+            ]
+
+        loop = asyncio.get_running_loop()
+        monkeypatch.setattr(loop, "getaddrinfo", getaddrinfo)
+        start = time.monotonic()
+        stream = await bounded(TcpStream.connect("dual-stack-name", 1))
+        with stream:
+            assert time.monotonic() - start < 0.2
+            assert stream.peer_address == SocketAddress("::1", port6)
+            assert stream.no_delay is True
+        v6.accept()[0].close()
+
+
+@pytest.mark.parametrize("host", HOSTS)
+async def test_stream_garbage_collected_open_warns(host: str) -> None:
+    with stdlib_listener(host) as listener:
+        streams = [await bounded(TcpStream.connect(host, listener.getsockname()[1]))]
+        peer, _ = listener.accept()
+        with peer:
+            target = os.readlink(f"/proc/self/fd/{streams[0].fileno()}")  # socket:[inode]
+            with pytest.warns(ResourceWarning, match="unclosed"):
+                drop(streams)
+            assert target not in fd_targets()  # closed before warning
+            peer.settimeout(WAIT)
+            assert peer.recv(1) == b""  # the peer sees the close
+
+
+def test_ip_types_are_exact() -> None:
+    """SocketAddress keeps netcore.ip types (used above through `to_ip_address`)."""
+    assert SocketAddress("::1", 1).ip == Ipv6Address(0, 0, 0, 0, 0, 0, 0, 1)
+    assert SocketAddress("127.0.0.1", 1).ip == Ipv4Address(127, 0, 0, 1)
