@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import re
 import socket
 import ssl
@@ -195,7 +196,11 @@ class TcpStream(IpEndpoint):
             )
         if timeout is None:
             return await cls._connect(ip, port)
-        return await asyncio.wait_for(cls._connect(ip, port), timeout)
+        try:
+            return await asyncio.wait_for(cls._connect(ip, port), timeout)
+        except asyncio.TimeoutError as exc:
+            # Before 3.11 asyncio.TimeoutError is not the builtin TimeoutError (API.md §7).
+            raise TimeoutError(errno.ETIMEDOUT, f"connect timed out after {timeout} s") from exc
 
     @classmethod
     async def _connect(cls, ip: IpAddress | str | bytes, port: int) -> Self:
