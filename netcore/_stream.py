@@ -154,12 +154,12 @@ class ByteStream(AsyncSocketBase):
         On a datagram socket, one datagram truncated to `size`. Raises `ClosedError`,
         `TimeoutError` past the deadline, `BusyError` if another task is reading.
         """
-        if self._pending:
-            return self._take_pending(size)
-        if size <= 0:
+        if size <= 0:  # checked first: pending[:-1] would take all but one byte
             check_size(size)
             self._io.check_open()
             return b""
+        if self._pending:
+            return self._take_pending(size)
         return await self._io.recv(size)
 
     async def read_bytes(self, buffer: bytearray, size: int = _MAX_READ) -> int:
