@@ -131,6 +131,7 @@ class ByteStream(AsyncSocketBase):
     # -- reading ------------------------------------------------------------------------
 
     def _take_pending(self, size: int) -> bytes:
+        self._io.check_open()  # buffered bytes die with the socket like unread ones
         pending = self._pending
         assert pending is not None
         data = bytes(pending[:size])
@@ -230,6 +231,7 @@ class ByteStream(AsyncSocketBase):
         check_size(limit, "limit")
         if limit == 0:
             raise ValueError("limit must be positive")
+        self._io.check_open()
         line = self._pending if self._pending is not None else bytearray()
         self._pending = None
         try:
