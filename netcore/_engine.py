@@ -442,6 +442,8 @@ class SocketIO:
 
     async def sendmsg_all(self, buffers: Iterable[Any]) -> int:
         """Send every byte of several buffers, vectored (`sendmsg`); returns the total."""
+        if self.closed:  # even when there is nothing to send
+            raise ClosedError()
         views = [memoryview(b).cast("B") for b in buffers]
         views = [v for v in views if v.nbytes]
         total = sum(v.nbytes for v in views)

@@ -309,6 +309,7 @@ class ByteStream(AsyncSocketBase):
         check_size(offset, "offset")
         if count is not None:
             check_size(count, "count")
+        self._io.check_open()  # even when there is nothing to send
         try:
             fileno = file.fileno()
         except (AttributeError, OSError, io.UnsupportedOperation):
