@@ -651,6 +651,11 @@ async def check_close(make_pair: PairFactory, make_clogged_pair: PairFactory) ->
             lambda: stream.print("x"),
             stream.flush,
             lambda: stream.send_file(io.BytesIO(b"x")),
+            # nothing to send is no excuse
+            lambda: stream.write_bytes(b""),
+            stream.write_all,
+            lambda: stream.write_all(b"", bytearray()),
+            lambda: stream.send_file(io.BytesIO(b"")),
         ]
         for operation in operations:
             with pytest.raises(ClosedError):
@@ -902,6 +907,43 @@ async def check_send_file(make_pair: PairFactory, make_clogged_pair: PairFactory
             reader = asyncio.create_task(_peer_receive_exact(peer, len(data)))
             assert await _bounded(stream.send_file(file, offset=0)) == len(data)
             assert await _bounded(reader) == data
+
+
+@_check
+async def check_buffered_bytes(make_pair: PairFactory, make_clogged_pair: PairFactory) -> None:
+    """Bytes an operation took but could not hand over are read first, in order; argument
+    checks still apply to them, and closing makes them unreadable like everything else."""
+    async with _opened(make_pair) as (stream, peer):
+        await _peer_send(peer, b"0123456789\n")
+        await _settle()
+        with pytest.raises(LimitExceeded):
+            await _bounded(stream.read_line(limit=4))  # b"0123" stays buffered
+        with pytest.raises(ValueError, match="size"):
+            await _bounded(stream.read(-1))
+        with pytest.raises(ValueError, match="size"):
+            await _bounded(stream.read_bytes(bytearray(), -1))
+        assert await _bounded(stream.read(0)) == b""
+        assert await _bounded(stream.read(1)) == b"0"
+        buffer = bytearray(b">")
+        assert await _bounded(stream.read_bytes(buffer, 2)) == 2
+        assert buffer == b">12"
+        assert await _bounded(stream.read_exact(3)) == b"345"
+        assert await _bounded(stream.read_line()) == b"6789\n"
+        await _peer_send(peer, b"abcdef\n")
+        await _settle()
+        with pytest.raises(LimitExceeded):
+            await _bounded(stream.read_line(limit=4))
+        stream.close()
+        closed_reads: list[Callable[[], Awaitable[Any]]] = [
+            stream.read,
+            lambda: stream.read_bytes(bytearray()),
+            stream.read_line,
+            lambda: stream.read_exact(2),
+            stream.read_all,
+        ]
+        for operation in closed_reads:
+            with pytest.raises(ClosedError):
+                await _bounded(operation())
 
 
 @_check

@@ -16,6 +16,7 @@ import ipaddress
 import os
 import select
 import socket
+import struct
 import time
 from typing import Any
 
@@ -348,6 +349,36 @@ async def test_close_wakes_accept(host: str) -> None:
 
 
 @pytest.mark.parametrize("host", HOSTS)
+async def test_accept_deadline(host: str) -> None:
+    with TcpListener(host) as listener:
+        listener.timeout_after = 0.05
+        start = time.monotonic()
+        with pytest.raises(TimeoutError):
+            await bounded(listener.accept())
+        assert time.monotonic() - start >= 0.04
+        with connect_client(host, listener.local_address.port):
+            # A connection that is already waiting is taken even past the deadline.
+            (await bounded(listener.accept())).close()
+        listener.reset_deadline()
+        assert listener.deadline is None
+
+
+@pytest.mark.parametrize("host", HOSTS)
+async def test_shutdown_after_a_reset_is_quiet(host: str) -> None:
+    """A server must not die of a client that hung up first: shutting down a stream the
+    peer reset raises nothing (ENOTCONN is swallowed for connected streams)."""
+    with TcpListener(host) as listener:
+        client = connect_client(host, listener.local_address.port)
+        async with await bounded(listener.accept()) as stream:
+            client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            client.close()
+            with pytest.raises(ConnectionResetError):
+                await bounded(stream.read(1))
+            stream.shutdown_write()
+            stream.shutdown()
+
+
+@pytest.mark.parametrize("host", HOSTS)
 async def test_async_for(host: str) -> None:
     with TcpListener(host) as listener:
         clients = [connect_client(host, listener.local_address.port) for _ in range(3)]
@@ -527,7 +558,7 @@ async def test_accepted_stream_survives_a_reset_before_accept(host: str) -> None
     with TcpListener(host) as listener:
         port = listener.local_address.port
         doomed = connect_client(host, port)
-        doomed.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        doomed.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         doomed.close()
         with connect_client(host, port) as good:
             good.sendall(b"ok")
