@@ -86,7 +86,9 @@ class Process:
         self._mailbox: deque[Any] = deque()
         self._waiter: asyncio.Future[None] | None = None
         self._task = task
-        self._joined = False
+        # Joins waiting right now: they will raise the process's exception, so it is not
+        # printed. A join that gave up (timeout, cancellation) no longer counts.
+        self._joiners = 0
 
     @property
     def id(self) -> int:
@@ -143,10 +145,13 @@ class Process:
             raise RuntimeError("the main process cannot be joined")
         if task is asyncio.current_task():
             raise RuntimeError("a process cannot join itself")
-        self._joined = True
-        if timeout is None:
-            return await asyncio.shield(task)
-        done, _ = await asyncio.wait([task], timeout=timeout)
+        self._joiners += 1
+        try:
+            if timeout is None:
+                return await asyncio.shield(task)
+            done, _ = await asyncio.wait([task], timeout=timeout)
+        finally:
+            self._joiners -= 1
         if not done:
             raise TimeoutError(f"process {self._id} is still running")
         return task.result()
@@ -158,7 +163,7 @@ class Process:
         if task.cancelled():
             return
         exc = task.exception()  # retrieved, so asyncio does not report it again
-        if exc is not None and not self._joined:
+        if exc is not None and not self._joiners:
             lines = traceback.format_exception(type(exc), exc, exc.__traceback__)
             sys.stderr.write(f"process {self._id} failed:\n{''.join(lines)}")
 
