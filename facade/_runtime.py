@@ -96,6 +96,9 @@ class Runtime:
             self.root = self.root.parent
         self.hub: greenlet.greenlet | None = None
         self.main_waiting = False
+        # The greenlet parked in block(): the root one, or any other that is not a process
+        # (code the user runs in a greenlet of their own); the loop's wake-up returns there.
+        self.waiting: greenlet.greenlet = self.root
         self._previous_sigint: Any = None
         main_thread = threading.current_thread() is threading.main_thread()
         if main_thread and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
@@ -106,6 +109,7 @@ class Runtime:
     def block(self, coro: Coroutine[Any, Any, T], fut: Any) -> T:
         """Drive `coro` (stepped once, now waiting on `fut`) from the main greenlet."""
         loop = self.loop
+        self.waiting = _getcurrent()
         while True:
             if fut is None:  # a bare `yield` (asyncio.sleep(0)): just let the loop turn
                 loop.call_soon(self._wake)
@@ -154,7 +158,7 @@ class Runtime:
         self.main_waiting = False
         _set_running_loop(None)
         try:
-            self.root.switch()
+            self.waiting.switch()
         finally:
             _set_running_loop(self.loop)
 
@@ -164,7 +168,7 @@ class Runtime:
         self.main_waiting = False
         _set_running_loop(None)
         try:
-            self.root.throw(KeyboardInterrupt)
+            self.waiting.throw(KeyboardInterrupt)
         finally:
             _set_running_loop(self.loop)
 
