@@ -46,14 +46,30 @@ Copyable.register(SocketBase)
 
 
 def copy_message(message: Any) -> Any:
-    """`message` with every socket in it (at any depth of tuple, list, dict) copied."""
+    """`message` with every socket in it (at any depth of tuple, list, dict) copied.
+
+    If one copy fails (a closed socket: `ClosedError`; out of fds: `OSError`), the copies
+    already made are closed before the error propagates.
+    """
+    made: list[Any] = []
+    try:
+        return _copy(message, made)
+    except BaseException:
+        for copy in made:
+            copy.close()
+        raise
+
+
+def _copy(message: Any, made: list[Any]) -> Any:
     if isinstance(message, Copyable):
-        return message.try_clone()
+        copy = message.try_clone()
+        made.append(copy)
+        return copy
     if isinstance(message, (tuple, list)):
-        copied = [copy_message(item) for item in message]
+        copied = [_copy(item, made) for item in message]
         return tuple(copied) if isinstance(message, tuple) else copied
     if isinstance(message, dict):
-        return {key: copy_message(value) for key, value in message.items()}
+        return {key: _copy(value, made) for key, value in message.items()}
     return message
 
 
