@@ -8,6 +8,9 @@ python -m nox -s bench     # benchmarks (not in the default set)
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import nox
@@ -17,6 +20,29 @@ nox.options.error_on_missing_interpreters = False
 nox.options.reuse_existing_virtualenvs = True
 
 PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
+
+
+def _expose_pyenv_pythons() -> None:
+    """Let nox find every pyenv-installed CPython, not just the selected one.
+
+    pyenv's `python3.12` shim refuses to run unless 3.12 is among the selected versions,
+    so select them all (the current selection first) through PYENV_VERSION.
+    """
+    pyenv = shutil.which("pyenv")
+    if pyenv is None or "PYENV_VERSION" in os.environ:
+        return
+    found = subprocess.run(
+        [pyenv, "versions", "--bare"], capture_output=True, text=True, check=False
+    ).stdout.split()
+    wanted = [v for v in found if any(v == p or v.startswith(p + ".") for p in PYTHONS)]
+    current = subprocess.run(
+        [pyenv, "version-name"], capture_output=True, text=True, check=False
+    ).stdout.strip()
+    if wanted:
+        os.environ["PYENV_VERSION"] = ":".join(dict.fromkeys([current, *wanted]))
+
+
+_expose_pyenv_pythons()
 
 # Scripts in examples/ that end by themselves (the servers run until interrupted and are
 # exercised by tests/test_examples.py instead).
