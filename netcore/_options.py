@@ -22,11 +22,15 @@ _IPPROTO_IP = socket.IPPROTO_IP
 _TCP_KEEPIDLE = getattr(socket, "TCP_KEEPIDLE", getattr(socket, "TCP_KEEPALIVE", 0x10))
 
 
+#: setsockopt(2) takes a C int: larger values would fail as TypeError/OverflowError.
+_INT_MAX = 2**31 - 1
+
+
 def _check_int(value: object, name: str) -> int:
     if not isinstance(value, int) or isinstance(value, bool):
         raise TypeError(f"{name} must be an int, not {type(value).__name__}")
-    if value < 0:
-        raise ValueError(f"{name} must not be negative, got {value}")
+    if not 0 <= value <= _INT_MAX:
+        raise ValueError(f"{name} must be in 0..{_INT_MAX}, got {value}")
     return value
 
 
@@ -35,8 +39,8 @@ def _seconds(value: object, name: str) -> float:
         return 0.0
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         raise TypeError(f"{name} must be a number of seconds, not {type(value).__name__}")
-    if not value >= 0:
-        raise ValueError(f"{name} must be zero or more seconds, got {value}")
+    if not 0 <= value <= _INT_MAX:  # also NaN and infinity
+        raise ValueError(f"{name} must be 0 to {_INT_MAX} seconds, got {value}")
     return float(value)
 
 
