@@ -623,6 +623,13 @@ def test_tcp_option_on_a_datagram_socket() -> None:
         ("keepalive_count", -2, ValueError),
         ("receive_buffer_size", -1, ValueError),
         ("send_buffer_size", None, TypeError),
+        ("ttl", 2**40, ValueError),  # beyond a C int: still a ValueError (API.md §7)
+        ("receive_buffer_size", 2**31, ValueError),
+        ("keepalive_count", 2**33, ValueError),
+        ("linger", float("inf"), ValueError),
+        ("linger", 1e10, ValueError),
+        ("keepalive", 1e12, ValueError),
+        ("keepalive_interval", float("inf"), ValueError),
         ("ipv4_multicast_interface", "::1", ValueError),
         ("ipv4_multicast_interface", "1.2.3.256", AddressParseError),
     ],
