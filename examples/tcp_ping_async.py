@@ -1,13 +1,14 @@
-"""Seed example 2: the TCP ping with netcore's async API."""
+"""Seed example 2: the TCP ping with netcore's async API (port as optional argument)."""
 
 import asyncio
+import sys
 
 from netcore.socket import TcpListener, TcpStream
 
 
-async def main() -> None:
-    listener = TcpListener(ip="127.0.0.1", port=40_000)
-    stream = await TcpStream.connect(ip="127.0.0.1", port=40_000)
+async def main(port: int) -> None:
+    listener = TcpListener(ip="127.0.0.1", port=port)
+    stream = await TcpStream.connect(ip="127.0.0.1", port=port)
     await stream.write_string("ping")
     connection = await listener.accept()
     print(await connection.read_string(4))
@@ -15,4 +16,6 @@ async def main() -> None:
         sock.close()
 
 
-asyncio.run(main())  # or netcore.run(main()) to get uvloop
+asyncio.run(
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 40_000)
+)  # or netcore.run(main()) to get uvloop
