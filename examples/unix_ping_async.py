@@ -2,9 +2,8 @@
 
 import sys
 
-from netcore.unix import UnixListener, UnixStream
-
 import netcore
+from netcore.unix import UnixListener, UnixStream
 
 
 async def main(path: str) -> None:
