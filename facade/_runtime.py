@@ -31,8 +31,10 @@ to be used from another one.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import signal
+import sys
 import threading
 import types
 from collections.abc import Callable, Coroutine, Generator
@@ -191,14 +193,50 @@ class Runtime:
         for task in tasks:
             task.cancel()
         if tasks:
-            wait(asyncio.wait(tasks, timeout=5))
-        wait(loop.shutdown_asyncgens())
+            self._wait(asyncio.wait(tasks, timeout=5))
+        self._wait(loop.shutdown_asyncgens())
         hub = self.hub
         if hub is not None and not hub.dead:
             loop.call_soon(loop.stop)
             self.main_waiting = False
             hub.switch()
         loop.close()
+
+    def _wait(self, coro: Coroutine[Any, Any, T]) -> T:
+        """`wait()` from the main greenlet on *this* runtime.
+
+        close() uses it rather than `wait()`, which looks the runtime up in the
+        thread-local: that may hold another runtime by now, or (at thread end) none.
+        """
+        _set_running_loop(self.loop)
+        try:
+            fut = coro.send(None)
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+        finally:
+            _set_running_loop(None)
+        return self.block(coro, fut)
+
+
+class _CloseAtThreadEnd:
+    """Kept in the thread-local beside the runtime; dropped (in that thread) when it ends.
+
+    A thread that used the facade and ended without `facade.run()` would otherwise keep
+    its loop open for good: the hub greenlet stays suspended inside `run_forever()` and
+    greenlets of a dead thread are never collected, so every such thread leaked the
+    loop's fds.
+    """
+
+    __slots__ = ("runtime",)
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    def __del__(self) -> None:
+        if sys.is_finalizing():
+            return  # the interpreter is exiting: the OS reclaims everything
+        with contextlib.suppress(Exception):  # never raise from __del__
+            self.runtime.close()
 
 
 _local = threading.local()
@@ -209,10 +247,16 @@ def get_runtime() -> Runtime:
     try:
         runtime: Runtime = _local.runtime
     except AttributeError:
-        runtime = _local.runtime = Runtime()
+        runtime = _new_runtime()
     else:
         if runtime.loop.is_closed():
-            runtime = _local.runtime = Runtime()
+            runtime = _new_runtime()
+    return runtime
+
+
+def _new_runtime() -> Runtime:
+    runtime = _local.runtime = Runtime()
+    _local.close_at_thread_end = _CloseAtThreadEnd(runtime)
     return runtime
 
 
