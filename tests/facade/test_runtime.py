@@ -395,6 +395,38 @@ def test_each_thread_gets_its_own_loop(loop_kind: str) -> None:
     assert getattr(_runtime._local, "runtime", None) is None  # the main thread made none
 
 
+def test_a_thread_that_just_ends_closes_its_runtime() -> None:
+    """A thread that used the facade without facade.run() and ended: its loop is closed.
+
+    Its processes still waiting are cancelled (their cleanup runs), and no fd is left.
+    """
+    cleaned: list[str] = []
+    loops: list[asyncio.AbstractEventLoop] = []
+
+    def work() -> None:
+        listener = TcpListener("127.0.0.1", 0)
+
+        def blocked() -> None:
+            try:
+                with listener:
+                    listener.accept()
+            finally:
+                cleaned.append("cleaned up")
+
+        process.spawn(blocked)
+        with pytest.raises(TimeoutError):
+            process.receive(timeout=0.02)
+        loops.append(_runtime.get_runtime().loop)
+
+    before = {int(fd) for fd in os.listdir("/proc/self/fd")}
+    for _ in range(3):
+        Background(work).result()
+    gc.collect()
+    assert cleaned == ["cleaned up"] * 3
+    assert all(loop.is_closed() for loop in loops)
+    assert {int(fd) for fd in os.listdir("/proc/self/fd")} <= before
+
+
 # -- Ctrl-C ----------------------------------------------------------------------------------
 
 INTERRUPT_SCRIPT = textwrap.dedent(
