@@ -177,6 +177,11 @@ class TlsStream(TcpStream):
     _nc: nc_tls.TlsStream
 
     @property
+    def ssl_object(self) -> ssl.SSLObject:
+        """The `ssl.SSLObject` of this stream (for what the properties below do not cover)."""
+        return self._nc.ssl_object
+
+    @property
     def server_side(self) -> bool:
         """Whether this end accepted the connection."""
         return self._nc.server_side
