@@ -120,11 +120,11 @@ class SocketIO:
 
     __slots__ = (
         "__weakref__",
+        "_drained",
         "_loop",
+        "_poller",
         "_readers",
         "_reading",
-        "_drained",
-        "_poller",
         "_ref",
         "_writers",
         "_writing",

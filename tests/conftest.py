@@ -20,7 +20,7 @@ import pytest
 try:
     import uvloop
 except ImportError:  # pragma: no cover - uvloop is a dependency on POSIX
-    uvloop = None
+    uvloop = None  # type: ignore[assignment]
 
 _loop_errors: list[dict[str, Any]] = []
 
