@@ -70,7 +70,7 @@ def tests(session: nox.Session) -> None:
 @nox.session
 def lint(session: nox.Session) -> None:
     """ruff check and ruff format --check."""
-    session.install("ruff>=0.6")
+    session.install("ruff==0.17.6")  # the version pyproject.toml pins
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
 
