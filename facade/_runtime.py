@@ -193,8 +193,8 @@ class Runtime:
         for task in tasks:
             task.cancel()
         if tasks:
-            self._wait(asyncio.wait(tasks, timeout=5))
-        self._wait(loop.shutdown_asyncgens())
+            self.run(asyncio.wait(tasks, timeout=5))
+        self.run(loop.shutdown_asyncgens())
         hub = self.hub
         if hub is not None and not hub.dead:
             loop.call_soon(loop.stop)
@@ -202,11 +202,12 @@ class Runtime:
             hub.switch()
         loop.close()
 
-    def _wait(self, coro: Coroutine[Any, Any, T]) -> T:
-        """`wait()` from the main greenlet on *this* runtime.
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run `coro` from a non-process greenlet on this runtime: step it, then block.
 
-        close() uses it rather than `wait()`, which looks the runtime up in the
-        thread-local: that may hold another runtime by now, or (at thread end) none.
+        `wait()` ends here; close() calls it directly rather than through `wait()`, which
+        looks the runtime up in the thread-local: that may hold another runtime by now,
+        or (at thread end) none.
         """
         _set_running_loop(self.loop)
         try:
@@ -288,15 +289,7 @@ def wait(coro: Coroutine[Any, Any, T]) -> T:
     if _get_running_loop() is not None:
         coro.close()
         raise RuntimeError(_REMEDY)
-    runtime = get_runtime()
-    _set_running_loop(runtime.loop)
-    try:
-        fut = coro.send(None)
-    except StopIteration as stop:
-        return stop.value  # type: ignore[no-any-return]
-    finally:
-        _set_running_loop(None)
-    return runtime.block(coro, fut)
+    return get_runtime().run(coro)
 
 
 def current_loop() -> asyncio.AbstractEventLoop:
