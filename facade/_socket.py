@@ -47,7 +47,7 @@ class _IpEndpoint(FacadeStream, IpOptions):
     @property
     def socket(self) -> Socket:
         """The low-level `Socket` this object wraps (the same kernel socket)."""
-        return Socket._wrap(self._nc.socket)
+        return Socket._of(self._nc.socket)
 
 
 class _Datagram(_IpEndpoint):
@@ -83,10 +83,10 @@ class Socket(_Datagram):
         """Adopt a stdlib socket (an `AF_UNIX` one comes back as `facade.unix.UnixSocket`)."""
         adopted = nc_socket.Socket.from_socket(sock)
         if isinstance(adopted, nc_socket.Socket):
-            return cls._wrap(adopted)
+            return cls._of(adopted)
         from .unix import UnixSocket  # noqa: PLC0415 - unix imports this module
 
-        return UnixSocket._wrap(adopted)
+        return UnixSocket._of(adopted)
 
     def to_socket(self) -> _stdlib_socket.socket:
         """Detach and return the stdlib socket, in blocking mode; this object is then closed."""
@@ -113,7 +113,7 @@ class Socket(_Datagram):
     def accept(self) -> Socket:
         """Wait for a connection and return it as a new `Socket`."""
         self._check()
-        return Socket._wrap(wait(self._nc.accept()))
+        return Socket._of(wait(self._nc.accept()))
 
 
 class TcpStream(_IpEndpoint):
@@ -247,8 +247,8 @@ class TcpListener(FacadeSocket, IpOptions):
         self._check()
         stream = wait(self._nc.accept())
         if isinstance(stream, nc_tls.TlsStream):
-            return TlsStream._wrap(stream)
-        return TcpStream._wrap(stream)
+            return TlsStream._of(stream)
+        return TcpStream._of(stream)
 
     @property
     def local_address(self) -> SocketAddress:
@@ -258,7 +258,7 @@ class TcpListener(FacadeSocket, IpOptions):
     @property
     def socket(self) -> Socket:
         """The low-level `Socket` this listener wraps."""
-        return Socket._wrap(self._nc.socket)
+        return Socket._of(self._nc.socket)
 
     def __iter__(self) -> Self:
         return self

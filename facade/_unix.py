@@ -42,7 +42,7 @@ class _UnixEndpoint(FacadeStream, BufferOptions):
     @property
     def socket(self) -> UnixSocket:
         """The low-level `UnixSocket` this object wraps (the same kernel socket)."""
-        return UnixSocket._wrap(self._nc.socket)
+        return UnixSocket._of(self._nc.socket)
 
 
 class _UnixDatagramOps(_UnixEndpoint):
@@ -76,7 +76,7 @@ class UnixSocket(_UnixDatagramOps):
     @classmethod
     def from_socket(cls, sock: _stdlib_socket.socket) -> Self:
         """Adopt a stdlib `AF_UNIX` socket (made non-blocking; the facade now owns it)."""
-        return cls._wrap(nc_unix.UnixSocket.from_socket(sock))
+        return cls._of(nc_unix.UnixSocket.from_socket(sock))
 
     def to_socket(self) -> _stdlib_socket.socket:
         """Detach and return the stdlib socket, in blocking mode; this object is then closed."""
@@ -98,7 +98,7 @@ class UnixSocket(_UnixDatagramOps):
     def accept(self) -> UnixSocket:
         """Wait for a connection and return it as a new `UnixSocket`."""
         self._check()
-        return UnixSocket._wrap(wait(self._nc.accept()))
+        return UnixSocket._of(wait(self._nc.accept()))
 
 
 class UnixStream(_UnixEndpoint):
@@ -119,7 +119,7 @@ class UnixStream(_UnixEndpoint):
     def pair(cls) -> tuple[Self, Self]:
         """Two connected streams (`socketpair`)."""
         first, second = nc_unix.UnixStream.pair()
-        return cls._wrap(first), cls._wrap(second)
+        return cls._of(first), cls._of(second)
 
     @property
     def peer_credentials(self) -> tuple[int, int, int]:
@@ -150,7 +150,7 @@ class UnixDatagram(_UnixDatagramOps):
     def pair(cls) -> tuple[Self, Self]:
         """Two connected datagram sockets (`socketpair`)."""
         first, second = nc_unix.UnixDatagram.pair()
-        return cls._wrap(first), cls._wrap(second)
+        return cls._of(first), cls._of(second)
 
 
 class UnixListener(FacadeSocket, BufferOptions):
@@ -172,7 +172,7 @@ class UnixListener(FacadeSocket, BufferOptions):
     def accept(self) -> UnixStream:
         """Wait for the next connection; several processes may wait on one listener."""
         self._check()
-        return UnixStream._wrap(wait(self._nc.accept()))
+        return UnixStream._of(wait(self._nc.accept()))
 
     @property
     def local_address(self) -> UnixAddress:
@@ -182,7 +182,7 @@ class UnixListener(FacadeSocket, BufferOptions):
     @property
     def socket(self) -> UnixSocket:
         """The low-level `UnixSocket` this listener wraps."""
-        return UnixSocket._wrap(self._nc.socket)
+        return UnixSocket._of(self._nc.socket)
 
     def __iter__(self) -> Self:
         return self

@@ -33,7 +33,7 @@ class FacadeSocket(SocketBase):
     _thread: int
 
     @classmethod
-    def _wrap(cls, nc: Any) -> Self:
+    def _of(cls, nc: Any) -> Self:
         self = cls.__new__(cls)
         self._adopt(nc)
         return self
@@ -54,7 +54,7 @@ class FacadeSocket(SocketBase):
 
     def try_clone(self) -> Self:
         """A new object on a `dup` of this one's descriptor (the same kernel socket)."""
-        return self._wrap(self._nc.try_clone())
+        return self._of(self._nc.try_clone())
 
     def __repr__(self) -> str:
         return repr(self._nc).replace("<netcore.", "<facade.", 1)

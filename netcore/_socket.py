@@ -9,9 +9,9 @@ import sys
 from typing import Any
 
 if sys.version_info >= (3, 11):
-    from typing import Self
+    pass
 else:  # pragma: no cover
-    from typing_extensions import Self
+    pass
 
 from ._engine import SocketIO
 from ._options import IpOptions
@@ -97,12 +97,6 @@ class IpEndpoint(ByteStream, IpOptions):
 
     __slots__ = ()
 
-    @classmethod
-    def _wrap(cls, io: SocketIO) -> Self:
-        self = cls.__new__(cls)
-        self._io = io
-        return self
-
     @property
     def socket(self) -> Socket:
         """The low-level `Socket` this object wraps (the same kernel socket, not a copy)."""
@@ -119,14 +113,6 @@ class IpEndpoint(ByteStream, IpOptions):
         """The address of the connected peer; `OSError(ENOTCONN)` when not connected."""
         self._io.check_open()
         return SocketAddress.from_sockaddr(self._io.sock.getpeername())
-
-    def try_clone(self) -> Self:
-        """A new object on a `dup` of this one's descriptor (the same kernel socket).
-
-        Unread bytes are shared: whichever copy reads first gets them.
-        """
-        self._io.check_open()
-        return self._wrap(SocketIO(self._io.sock.dup()))
 
     def __repr__(self) -> str:
         name = f"{type(self).__module__}.{type(self).__qualname__}"

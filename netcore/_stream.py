@@ -14,9 +14,15 @@ import io
 import math
 import os
 import socket
+import sys
 import time
 from types import TracebackType
 from typing import Any
+
+if sys.version_info >= (3, 11):
+    from typing import Self
+else:  # pragma: no cover
+    from typing_extensions import Self
 
 from ._engine import SocketIO
 from ._errors import EndOfStream, LimitExceeded
@@ -42,6 +48,22 @@ class SocketBase:
     """
 
     _io: SocketIO
+
+    @classmethod
+    def _wrap(cls, io: SocketIO) -> Self:
+        """An object of this class over an existing `SocketIO` (no new descriptor)."""
+        self = cls.__new__(cls)
+        self._io = io
+        return self
+
+    def try_clone(self) -> Self:
+        """A new object on a `dup` of this one's descriptor (the same kernel socket).
+
+        Unread bytes are shared, whichever copy reads first gets them; a listener's copies
+        accept from one queue. This is how `Process.send` copies sockets.
+        """
+        self._io.check_open()
+        return self._wrap(SocketIO(self._io.sock.dup()))
 
     @property
     def closed(self) -> bool:

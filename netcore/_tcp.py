@@ -262,12 +262,6 @@ class TcpListener(AsyncSocketBase, IpOptions):
             raise
         self._io = SocketIO(sock)
 
-    @classmethod
-    def _wrap(cls, io: SocketIO) -> Self:
-        self = cls.__new__(cls)
-        self._io = io
-        return self
-
     async def accept(self) -> TcpStream:
         """Wait for the next connection (`TCP_NODELAY` on).
 
@@ -304,8 +298,7 @@ class TcpListener(AsyncSocketBase, IpOptions):
 
     def try_clone(self) -> Self:
         """A new listener on a `dup` of this one's descriptor; both accept from one queue."""
-        self._io.check_open()
-        clone = self._wrap(SocketIO(self._io.sock.dup()))
+        clone = super().try_clone()
         clone._tls, clone._handshake_timeout = self._tls, self._handshake_timeout
         return clone
 

@@ -166,12 +166,6 @@ class UnixEndpoint(ByteStream, BufferOptions):
 
     __slots__ = ()
 
-    @classmethod
-    def _wrap(cls, io: SocketIO) -> Self:
-        self = cls.__new__(cls)
-        self._io = io
-        return self
-
     @property
     def socket(self) -> UnixSocket:
         """The low-level `UnixSocket` this object wraps (the same kernel socket, not a copy)."""
@@ -188,14 +182,6 @@ class UnixEndpoint(ByteStream, BufferOptions):
         """The address of the connected peer; `OSError(ENOTCONN)` when not connected."""
         self._io.check_open()
         return UnixAddress.from_sockaddr(self._io.sock.getpeername())
-
-    def try_clone(self) -> Self:
-        """A new object on a `dup` of this one's descriptor (the same kernel socket).
-
-        Unread bytes are shared: whichever copy reads first gets them.
-        """
-        self._io.check_open()
-        return self._wrap(SocketIO(self._io.sock.dup()))
 
     def _describe(self) -> list[str]:
         parts = [f"fd={self._io.fd}"]
@@ -587,12 +573,6 @@ class UnixListener(AsyncSocketBase, BufferOptions):
             raise
         self._io = SocketIO(sock)
 
-    @classmethod
-    def _wrap(cls, io: SocketIO) -> Self:
-        self = cls.__new__(cls)
-        self._io = io
-        return self
-
     async def accept(self) -> UnixStream:
         """Wait for the next connection.
 
@@ -612,11 +592,6 @@ class UnixListener(AsyncSocketBase, BufferOptions):
     def socket(self) -> UnixSocket:
         """The low-level `UnixSocket` this listener wraps (the same kernel socket)."""
         return UnixSocket._wrap(self._io)
-
-    def try_clone(self) -> Self:
-        """A new listener on a `dup` of this one's descriptor; both accept from one queue."""
-        self._io.check_open()
-        return self._wrap(SocketIO(self._io.sock.dup()))
 
     def __aiter__(self) -> Self:
         return self
