@@ -179,6 +179,8 @@ class Process:
         if task.cancelled():
             return
         exc = task.exception()  # retrieved, so asyncio does not report it again
+        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+            return  # not a failure of this process: asyncio re-raises it out of the loop
         if exc is not None and not self._joiners:
             lines = traceback.format_exception(type(exc), exc, exc.__traceback__)
             sys.stderr.write(f"process {self._id} failed:\n{''.join(lines)}")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import re
 import socket
 import ssl
@@ -21,6 +20,7 @@ from ._options import IpOptions
 from ._sockaddr import SocketAddress, check_port, family_of, ip_and_port, sockaddr
 from ._socket import IpEndpoint, Socket
 from ._stream import AsyncSocketBase, check_size
+from ._timeout import limit
 from .ip import IpAddress, Ipv6Address
 
 if sys.version_info >= (3, 11):
@@ -196,11 +196,7 @@ class TcpStream(IpEndpoint):
             )
         if timeout is None:
             return await cls._connect(ip, port)
-        try:
-            return await asyncio.wait_for(cls._connect(ip, port), timeout)
-        except asyncio.TimeoutError as exc:
-            # Before 3.11 asyncio.TimeoutError is not the builtin TimeoutError (API.md §7).
-            raise TimeoutError(errno.ETIMEDOUT, f"connect timed out after {timeout} s") from exc
+        return await limit(cls._connect(ip, port), timeout, "connect")
 
     @classmethod
     async def _connect(cls, ip: IpAddress | str | bytes, port: int) -> Self:

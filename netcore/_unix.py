@@ -30,7 +30,6 @@ socket is bound to any more. Liveness is asked of the kernel, not guessed from t
 from __future__ import annotations
 
 import array
-import asyncio
 import contextlib
 import errno
 import os
@@ -51,6 +50,7 @@ from ._errors import NetcoreError
 from ._options import BufferOptions
 from ._socket import Kind, to_kind
 from ._stream import AsyncSocketBase, ByteStream, check_size
+from ._timeout import limit
 from ._unix_address import UnixAddress, _AddressLike
 
 __all__ = (
@@ -341,12 +341,7 @@ class UnixStream(UnixEndpoint):
                 if timeout is None:
                     await io.connect(raw)
                 else:
-                    try:
-                        await asyncio.wait_for(io.connect(raw), timeout)
-                    except asyncio.TimeoutError as exc:  # not the builtin one on 3.10
-                        raise TimeoutError(
-                            errno.ETIMEDOUT, f"no connection within {timeout} seconds"
-                        ) from exc
+                    await limit(io.connect(raw), timeout, "connect")
         except BaseException:
             io.close()
             raise
