@@ -86,7 +86,9 @@ class ServerProcess:
     """A benchmark server in its own OS process: started, awaited, and always killed by PID.
 
     `argv` are the arguments after the interpreter (script path and options). Its stderr
-    goes to a temp file that is shown when the server fails to come up.
+    goes to a temp file that is shown when the server fails to come up. `ready_check(address)`
+    must raise `OSError` while the server is not ready (default: `connect_once`); any other
+    exception it raises fails the start at once (say, a wrong answer).
     """
 
     def __init__(
@@ -96,11 +98,13 @@ class ServerProcess:
         *,
         env: dict[str, str] | None = None,
         ready_timeout: float = 20.0,
+        ready_check: Callable[[Address], None] | None = None,
     ) -> None:
         self.argv = list(argv)
         self.address = address
         self.env = env
         self.ready_timeout = ready_timeout
+        self.ready_check = ready_check or connect_once
         self.proc: subprocess.Popen[bytes] | None = None
         self._stderr: Any = None
 
@@ -149,7 +153,7 @@ class ServerProcess:
                     f"server {self.argv} exited with {self.proc.returncode}:\n{self.stderr_text()}"
                 )
             try:
-                connect_once(self.address)
+                self.ready_check(self.address)
             except OSError:
                 if time.monotonic() > deadline:
                     raise TimeoutError(
@@ -284,6 +288,20 @@ def system_busy_seconds() -> float:
     return (sum(fields[:8]) - idle) / _CLOCK_TICKS
 
 
+def wait_for_quiet(max_seconds: float, threshold: float = 0.3, sample: float = 0.25) -> float:
+    """Wait (at most `max_seconds`) until the machine's load over `sample` s is below
+    `threshold` CPUs; returns the last load seen. For shared machines: call it between runs,
+    while this benchmark's own processes are idle, so that a run starts in a quiet moment.
+    """
+    deadline = time.monotonic() + max_seconds
+    while True:
+        busy = system_busy_seconds()
+        time.sleep(sample)
+        load = (system_busy_seconds() - busy) / sample
+        if load < threshold or time.monotonic() >= deadline:
+            return load
+
+
 def pin_to_cpu(cpu: int | None) -> None:
     """Run the calling process (and threads it starts later) on CPU `cpu` only."""
     if cpu is not None and hasattr(os, "sched_setaffinity"):
@@ -331,6 +349,33 @@ def percentile(ordered: Sequence[float], fraction: float) -> float:
     """The nearest-rank percentile of an already sorted, non-empty sequence."""
     index = min(len(ordered) - 1, max(0, round(fraction * len(ordered)) - 1))
     return ordered[index]
+
+
+def paired_ratios(
+    results: Sequence[dict[str, Any]],
+    baseline: Sequence[dict[str, Any]],
+    *,
+    key: str = "rate",
+    round_key: str = "repeat",
+    max_load_gap: float | None = None,
+) -> list[float]:
+    """`key` (the rate) of each run over the baseline's in the same round (`round_key`).
+
+    With `max_load_gap`, only rounds where the two runs saw about the same load from the
+    rest of the machine (`other_cpu_share` within `max_load_gap` CPUs of each other).
+    """
+    by_round = {b[round_key]: b for b in baseline}
+    ratios = []
+    for run in results:
+        base = by_round.get(run[round_key])
+        if not base or not base[key]:
+            continue
+        if max_load_gap is not None:
+            gap = abs(run["other_cpu_share"] - base["other_cpu_share"])
+            if gap > max_load_gap:
+                continue
+        ratios.append(run[key] / base[key])
+    return ratios
 
 
 def spread(values: Sequence[float]) -> str:
