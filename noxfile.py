@@ -123,3 +123,5 @@ def bench(session: nox.Session) -> None:
     session.run("python", "benchmarks/bench_ip.py")
     session.run("python", "benchmarks/bench_echo.py", *session.posargs)
     session.run("python", "benchmarks/bench_transfer.py")
+    session.run("python", "benchmarks/bench_facade.py")
+    session.run("python", "benchmarks/bench_http.py")
