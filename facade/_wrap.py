@@ -72,7 +72,11 @@ class FacadeStream(FacadeSocket):
         """Receive up to `size` bytes; `b''` at end of stream (see netcore's `read`)."""
         if _get_ident() != self._thread:
             check_thread(self._thread)
-        return wait(self._nc.read(size))
+        # netcore's read in its two halves: when the bytes are there, no coroutine at all.
+        data = self._nc._try_read(size)
+        if data is None:
+            data = wait(self._nc._read_waiting(size))
+        return data
 
     def read_bytes(self, buffer: bytearray, size: int = _MAX_READ) -> int:
         """Receive up to `size` bytes, appended to `buffer`; returns the count."""
@@ -103,7 +107,10 @@ class FacadeStream(FacadeSocket):
         """Write all of `data` (any bytes-like object); returns the count."""
         if _get_ident() != self._thread:
             check_thread(self._thread)
-        return wait(self._nc.write_bytes(data))
+        sent, total = self._nc._write_now(data)  # as read: no coroutine when the kernel takes all
+        if sent < total:
+            wait(self._nc._write_rest(data, sent))
+        return total
 
     def write_string(self, text: str) -> int:
         """Write `text` as UTF-8; returns the byte count."""

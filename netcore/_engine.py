@@ -307,37 +307,49 @@ class SocketIO:
 
     # -- operations ---------------------------------------------------------------------
 
+    def try_recv(self, size: int, flags: int = 0) -> bytes | None:
+        """One receive that never waits: the bytes (b'' at end of stream), or None.
+
+        None means nothing is there yet. This is the synchronous first step of `recv`,
+        also taken by the facade before it builds any coroutine.
+        """
+        if self.closed:
+            raise ClosedError()
+        if self._drained:
+            self._drained = False
+            if not self._poll_readable():
+                return None
+        view = _receive_buffer(size) if size <= _MAX_REUSED else memoryview(bytearray(size))
+        try:
+            n = self.sock.recv_into(view, size, flags)
+        except (BlockingIOError, InterruptedError):
+            return None
+        if n < size and self.is_stream and not flags:
+            self._drained = True
+        return view[:n].tobytes()
+
     async def recv(self, size: int, flags: int = 0) -> bytes:
         """One receive of at most `size` bytes (b'' at end of stream)."""
-        if size > _MAX_REUSED:
-            buffer = bytearray(size)
-            count = await self.recv_into(buffer, size, flags)
-            del buffer[count:]
-            return bytes(buffer)
-        view = _receive_buffer(size)
-        if self._drained:
-            await self._wait_if_empty()
-        while True:
-            if self.closed:
-                raise ClosedError()
-            try:
-                n = self.sock.recv_into(view, size, flags)
-            except (BlockingIOError, InterruptedError):
-                await self.wait_readable()
-            else:
-                if n < size and self.is_stream and not flags:
-                    self._drained = True
-                return view[:n].tobytes()
+        data = self.try_recv(size, flags)
+        if data is None:
+            data = await self.recv_waiting(size, flags)
+        return data
 
-    async def _wait_if_empty(self) -> None:
-        """Wait for readability if poll(2) says nothing is there (see `_drained`)."""
-        self._drained = False
+    async def recv_waiting(self, size: int, flags: int = 0) -> bytes:
+        """`recv` for a caller whose `try_recv` just found nothing: wait, then receive."""
+        while True:
+            await self.wait_readable()
+            data = self.try_recv(size, flags)
+            if data is not None:
+                return data
+
+    def _poll_readable(self) -> bool:
+        """Whether poll(2) reports the fd readable (or at EOF, or in error) right now."""
         poller = self._poller
         if poller is None:
             poller = self._poller = select.poll()
             poller.register(self.fd, select.POLLIN)
-        if not self.closed and not poller.poll(0):
-            await self.wait_readable()
+        return bool(poller.poll(0))
 
     async def recv_append(self, buffer: bytearray, size: int) -> int:
         """One receive of at most `size` bytes, appended to `buffer`; returns the count.
@@ -350,7 +362,9 @@ class SocketIO:
             return len(data)
         view = _receive_buffer(size)
         if self._drained:
-            await self._wait_if_empty()
+            self._drained = False
+            if not self._poll_readable():
+                await self.wait_readable()
         while True:
             if self.closed:
                 raise ClosedError()
@@ -409,27 +423,30 @@ class SocketIO:
             except (BlockingIOError, InterruptedError):
                 await self.wait_writable()
 
-    async def sendall(self, data: Any) -> None:
-        """Send every byte of `data` (one datagram on a datagram socket)."""
+    def send_now(self, data: Any) -> tuple[int, int]:
+        """One send that never waits: (bytes sent, bytes in `data`).
+
+        The synchronous first step of `sendall`, also taken by the facade directly.
+        """
         if self.closed:
             raise ClosedError()
         try:
             sent = self.sock.send(data)
         except (BlockingIOError, InterruptedError):
             sent = 0
-        else:
-            if not self.is_stream:
-                return
-            if type(data) is bytes and sent == len(data):
-                return  # the common case: no memoryview needed
-        view = memoryview(data).cast("B")
-        if sent >= view.nbytes:
-            return
+        if type(data) is bytes:
+            return sent, len(data)
+        with memoryview(data) as view:  # len() of an array counts items, not bytes
+            return sent, view.nbytes
+
+    async def send_rest(self, data: Any, sent: int) -> None:
+        """Finish what `send_now` began: send `data` from byte `sent` on, waiting as needed."""
         if not self.is_stream:
+            # A datagram goes whole or not at all: `sent` is 0 here.
             await self.wait_writable()
-            await self.send(view)
+            await self.send(data)
             return
-        view = view[sent:]
+        view = memoryview(data).cast("B")[sent:]
         while view:
             await self.wait_writable()
             if self.closed:
@@ -439,6 +456,12 @@ class SocketIO:
             except (BlockingIOError, InterruptedError):
                 continue
             view = view[sent:]
+
+    async def sendall(self, data: Any) -> None:
+        """Send every byte of `data` (one datagram on a datagram socket)."""
+        sent, total = self.send_now(data)
+        if sent < total:
+            await self.send_rest(data, sent)
 
     async def sendmsg_all(self, buffers: Iterable[Any]) -> int:
         """Send every byte of several buffers, vectored (`sendmsg`); returns the total."""

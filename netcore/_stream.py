@@ -177,13 +177,28 @@ class ByteStream(AsyncSocketBase):
         On a datagram socket, one datagram truncated to `size`. Raises `ClosedError`,
         `TimeoutError` past the deadline, `BusyError` if another task is reading.
         """
+        data = self._try_read(size)
+        if data is None:
+            data = await self._read_waiting(size)
+        return data
+
+    def _try_read(self, size: int) -> bytes | None:
+        """`read` without waiting: the bytes, or None when it would have to wait.
+
+        `read` is `_try_read`, then `_read_waiting` if needed; the facade calls the two
+        halves itself so that a read that can finish at once builds no coroutine.
+        """
         if size <= 0:  # checked first: pending[:-1] would take all but one byte
             check_size(size)
             self._io.check_open()
             return b""
         if self._pending:
             return self._take_pending(size)
-        return await self._io.recv(size)
+        return self._io.try_recv(size)
+
+    async def _read_waiting(self, size: int) -> bytes:
+        """The rest of `read` after `_try_read` found nothing."""
+        return await self._io.recv_waiting(size)
 
     async def read_bytes(self, buffer: bytearray, size: int = _MAX_READ) -> int:
         """Receive up to `size` bytes and append them to `buffer`; returns the count (0 at EOF)."""
@@ -288,14 +303,24 @@ class ByteStream(AsyncSocketBase):
         Waits while the kernel's buffer is full. On a datagram socket, one datagram.
         Raises `BrokenPipeError`/`ConnectionResetError` when the peer is gone.
         """
+        sent, total = self._write_now(data)
+        if sent < total:
+            await self._write_rest(data, sent)
+        return total
+
+    def _write_now(self, data: Any) -> tuple[int, int]:
+        """The part of `write_bytes` that never waits: (bytes sent, bytes in `data`).
+
+        `write_bytes` is `_write_now`, then `_write_rest` if something is left; the facade
+        calls the two halves itself, as for `read`.
+        """
         if isinstance(data, str):
             raise TypeError("write_bytes() needs a bytes-like object, not str")
-        await self._io.sendall(data)
-        if isinstance(data, (bytes, bytearray)):
-            return len(data)
-        # len() of an array or a non-byte memoryview counts items, not bytes.
-        with memoryview(data) as view:
-            return view.nbytes
+        return self._io.send_now(data)
+
+    async def _write_rest(self, data: Any, sent: int) -> None:
+        """The rest of `write_bytes` after `_write_now` sent `sent` bytes."""
+        await self._io.send_rest(data, sent)
 
     async def write_string(self, text: str) -> int:
         """Write `text` encoded as UTF-8; returns the byte count."""

@@ -308,18 +308,20 @@ class TlsStream(TcpStream):
         finally:
             self._reading = False
 
-    async def read(self, size: int = _MAX_READ) -> bytes:
+    # `read` is ByteStream's: `_try_read`, then `_read_waiting`. Plaintext comes only out of
+    # the SSLObject, so the synchronous half serves just what needs no decryption.
+
+    def _try_read(self, size: int) -> bytes | None:
+        if size > 0 and not self._pending:
+            return None
+        return super()._try_read(size)
+
+    async def _read_waiting(self, size: int) -> bytes:
         """Receive up to `size` bytes of plaintext; `b''` at end of stream.
 
         Raises `ClosedError`, `TimeoutError` past the deadline, `BusyError` if another task
         is reading, `ssl.SSLEOFError` if the connection ended without `close_notify`.
         """
-        if self._pending:
-            return self._take_pending(size)
-        if size <= 0:
-            check_size(size)
-            self._io.check_open()
-            return b""
         return await self._receive(size)
 
     async def read_bytes(self, buffer: bytearray, size: int = _MAX_READ) -> int:
@@ -390,17 +392,22 @@ class TlsStream(TcpStream):
         finally:
             self._writing = False
 
-    async def write_bytes(self, data: Any) -> int:
-        """Encrypt and send all of `data` (any bytes-like object); returns the count.
+    # `write_bytes` is ByteStream's: `_write_now`, then `_write_rest`; every byte has to be
+    # encrypted on the way, so the synchronous half only checks and counts.
+
+    def _write_now(self, data: Any) -> tuple[int, int]:
+        if isinstance(data, str):
+            raise TypeError("write_bytes() needs a bytes-like object, not str")
+        with memoryview(data) as view:
+            return 0, view.nbytes
+
+    async def _write_rest(self, data: Any, sent: int) -> None:
+        """Encrypt and send all of `data`.
 
         Raises `BrokenPipeError` after `shutdown_write()` or when the peer is gone,
         `ClosedError`, `BusyError` if another task is writing, `TimeoutError`.
         """
-        if isinstance(data, str):
-            raise TypeError("write_bytes() needs a bytes-like object, not str")
-        view = memoryview(data).cast("B")
-        await self._write([view])
-        return view.nbytes
+        await self._write([memoryview(data).cast("B")])
 
     async def write_string(self, text: str) -> int:
         """Write `text` encoded as UTF-8; returns the byte count."""
