@@ -316,6 +316,13 @@ class TlsStream(TcpStream):
             return None
         return super()._try_read(size)
 
+    async def read(self, size: int = _MAX_READ) -> bytes:
+        """Receive up to `size` bytes of plaintext; `b''` at end of stream (see below)."""
+        data = self._try_read(size)
+        if data is None:
+            data = await self._receive(size)
+        return data
+
     async def _read_waiting(self, size: int) -> bytes:
         """Receive up to `size` bytes of plaintext; `b''` at end of stream.
 
