@@ -313,6 +313,11 @@ class SocketIO:
         None means nothing is there yet. This is the synchronous first step of `recv`,
         also taken by the facade before it builds any coroutine.
         """
+        got = self._try_receive(size, flags)
+        return None if got is None else got[0][: got[1]].tobytes()
+
+    def _try_receive(self, size: int, flags: int = 0) -> tuple[memoryview, int] | None:
+        """Receive into a reused buffer without waiting: (buffer, count), or None."""
         if self.closed:
             raise ClosedError()
         if self._drained:
@@ -326,7 +331,7 @@ class SocketIO:
             return None
         if n < size and self.is_stream and not flags:
             self._drained = True
-        return view[:n].tobytes()
+        return view, n
 
     async def recv(self, size: int, flags: int = 0) -> bytes:
         """One receive of at most `size` bytes (b'' at end of stream)."""
@@ -356,27 +361,13 @@ class SocketIO:
 
         The bytes land in the reused buffer first, so `buffer` only grows by what came.
         """
-        if size > _MAX_REUSED:
-            data = await self.recv(size)
-            buffer += data
-            return len(data)
-        view = _receive_buffer(size)
-        if self._drained:
-            self._drained = False
-            if not self._poll_readable():
-                await self.wait_readable()
         while True:
-            if self.closed:
-                raise ClosedError()
-            try:
-                n = self.sock.recv_into(view, size)
-            except (BlockingIOError, InterruptedError):
-                await self.wait_readable()
-            else:
-                if n < size and self.is_stream:
-                    self._drained = True
+            got = self._try_receive(size)
+            if got is not None:
+                view, n = got
                 buffer += view[:n]
                 return n
+            await self.wait_readable()
 
     async def recv_into(self, buffer: Any, size: int = 0, flags: int = 0) -> int:
         """One receive into `buffer`; returns the count."""
