@@ -19,10 +19,11 @@ class Process:
     """
 
     __module__ = "facade.process"
-    __slots__ = ("_nc",)
+    __slots__ = ("_nc", "_thread")
 
     def __init__(self, nc: _process.Process) -> None:
         self._nc = nc
+        self._thread = _runtime._get_ident()
 
     @property
     def id(self) -> int:
@@ -35,14 +36,20 @@ class Process:
         return self._nc.alive
 
     def send(self, message: Any) -> None:
-        """Put `message` in this process's mailbox; never blocks. Sockets arrive as copies."""
+        """Put `message` in this process's mailbox; never blocks. Sockets arrive as copies.
+
+        Raises `RuntimeError` when called from another thread than the process's own.
+        """
+        _runtime.check_thread(self._thread)
         self._nc.send(message)
 
     def join(self, timeout: float | None = None) -> Any:
         """Wait for the process to end; return its result or raise its exception.
 
-        `TimeoutError` if it is still running after `timeout` seconds.
+        `TimeoutError` if it is still running after `timeout` seconds; `RuntimeError` from
+        another thread.
         """
+        _runtime.check_thread(self._thread)
         return _runtime.wait(self._nc.join(timeout))
 
     def __eq__(self, other: object) -> bool:

@@ -12,6 +12,7 @@ import gc
 import os
 import select
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -529,3 +530,26 @@ def test_messages_left_unread_when_a_process_ends_have_their_copies_closed(
             assert child.join(timeout=WAIT) == "ended"
     assert open_fds() <= before
     assert conn.read_exact(6) == b"unread"  # the sender's own copy is untouched
+
+
+def test_process_handles_refuse_other_threads() -> None:
+    """send/join from a thread other than the process's own raise RuntimeError at once."""
+    me = process.current()
+    worker = process.spawn(process.receive, 5)
+    errors: list[BaseException] = []
+
+    def other_thread() -> None:
+        for call in (lambda: me.send("x"), lambda: worker.join(timeout=1)):
+            try:
+                call()
+            except RuntimeError as exc:
+                errors.append(exc)
+
+    thread = threading.Thread(target=other_thread)
+    thread.start()
+    thread.join(timeout=10)
+    assert not thread.is_alive()
+    assert len(errors) == 2
+    assert all("another thread" in str(exc) for exc in errors)
+    worker.send("done")
+    assert worker.join(timeout=5) == "done"
