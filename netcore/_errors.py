@@ -8,7 +8,6 @@ mean the peer or the network, `BusyError` means two tasks used one socket at onc
 from __future__ import annotations
 
 import errno
-import os
 
 __all__ = (
     "AddressParseError",
@@ -80,10 +79,3 @@ class AddressParseError(NetcoreError, ValueError):
             message = f"'{text}' is not a valid IP address"
         super().__init__(message)
 
-
-def os_error(code: int, detail: str | None = None) -> OSError:
-    """An `OSError` for `code`, of the builtin subclass Python maps that errno to."""
-    message = os.strerror(code)
-    if detail:
-        message = f"{message}: {detail}"
-    return OSError(code, message)
