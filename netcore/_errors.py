@@ -78,4 +78,3 @@ class AddressParseError(NetcoreError, ValueError):
             text = address.decode("latin-1") if isinstance(address, bytes) else address
             message = f"'{text}' is not a valid IP address"
         super().__init__(message)
-
