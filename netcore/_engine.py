@@ -3,10 +3,14 @@
 Theory of operation
 -------------------
 Every operation tries the system call first and waits for readiness only when the kernel
-says `EAGAIN` (`BlockingIOError`). Waiting means a future in a per-direction FIFO plus one
-`add_reader`/`add_writer` registration per fd: the callback wakes the first waiter still
-pending, and the registration is dropped only when readiness fires with nobody waiting, so
-a ping-pong connection does not add and remove its fd from epoll on every round trip.
+says `EAGAIN` (`BlockingIOError`). One exception: right after a short receive on a stream
+the kernel buffer was empty a moment ago, so the next receive asks poll(2) (the facade's
+synchronous step) or, in `ByteStream.read`, simply waits: the registration is
+level-triggered, so data that came meanwhile is reported on the next loop iteration.
+Waiting means a future (one reader slot, one writer slot, a FIFO for accept) plus one
+`add_reader`/`add_writer` registration per fd: the callback wakes the waiter, and the
+registration is dropped only when readiness fires with nobody waiting, so a ping-pong
+connection does not add and remove its fd from epoll on every round trip.
 
 * One waiting reader and one waiting writer per socket: a second one gets `BusyError`
   instead of a silent hang (cpython #91780: a second `add_reader` silently replaces the
@@ -44,6 +48,8 @@ from typing import Any
 from ._errors import BusyError, ClosedError
 
 __all__ = ("SocketIO",)
+
+_get_running_loop = asyncio.get_running_loop
 
 # accept(2): "Linux accept() passes already-pending network errors on the new socket as an
 # error code from accept()"; these mean that one connection died, not the listener
@@ -89,21 +95,46 @@ def _receive_buffer(size: int = _BUFFER_SIZE) -> memoryview:
 
 
 def _readable(ref: weakref.ReferenceType[SocketIO]) -> None:
+    """The loop's reader callback: wake the reader (or first accepter) still waiting.
+
+    With nobody waiting it stops watching the fd (readiness is level-triggered, so the
+    next wait registers again). Written out rather than calling a method: this runs once
+    per wait.
+    """
     io = ref()
-    if io is not None:
-        io._on_readable()
+    if io is None:
+        return
+    fut = io.reader
+    if fut is not None:
+        io.reader = None
+        if not fut.done():  # else cancelled or timed out, and not yet forgotten
+            fut.set_result(None)
+            return
+    accepters = io._accepters
+    while accepters:
+        fut = accepters.popleft()
+        if not fut.done():
+            fut.set_result(None)
+            return
+    io._reading = False
+    assert io._loop is not None
+    io._loop.remove_reader(io.fd)
 
 
 def _writable(ref: weakref.ReferenceType[SocketIO]) -> None:
+    """The loop's writer callback, as `_readable`."""
     io = ref()
-    if io is not None:
-        io._on_writable()
-
-
-def _forget(queue: deque[asyncio.Future[None]], fut: asyncio.Future[None]) -> None:
-    """Drop a waiter that stopped waiting (cancelled, timed out) from its queue."""
-    if fut in queue:
-        queue.remove(fut)
+    if io is None:
+        return
+    fut = io.writer
+    if fut is not None:
+        io.writer = None
+        if not fut.done():
+            fut.set_result(None)
+            return
+    io._writing = False
+    assert io._loop is not None
+    io._loop.remove_writer(io.fd)
 
 
 def _expire(fut: asyncio.Future[None]) -> None:
@@ -120,19 +151,20 @@ class SocketIO:
 
     __slots__ = (
         "__weakref__",
-        "_drained",
+        "_accepters",
         "_loop",
         "_poller",
-        "_readers",
         "_reading",
         "_ref",
-        "_writers",
         "_writing",
         "closed",
         "deadline",
+        "drained",
         "fd",
         "is_stream",
+        "reader",
         "sock",
+        "writer",
     )
 
     def __init__(self, sock: socket.socket) -> None:
@@ -143,17 +175,19 @@ class SocketIO:
         self.closed = False
         self.deadline: float | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._readers: deque[asyncio.Future[None]] = deque()
-        self._writers: deque[asyncio.Future[None]] = deque()
+        # The one task waiting to read, the one waiting to write (a second one of either
+        # gets BusyError), and any number waiting to accept, first come first served.
+        self.reader: asyncio.Future[None] | None = None
+        self.writer: asyncio.Future[None] | None = None
+        self._accepters: deque[asyncio.Future[None]] = deque()
         self._reading = False
         self._writing = False
         # The loop's callbacks hold a weak reference, so a socket dropped without close()
         # is still collected (and warns) instead of living on in the loop's handle table.
         self._ref = weakref.ref(self)
-        # After a short receive the kernel buffer was empty a moment ago: the next receive
-        # asks poll(2) first, which costs a third of a receive that fails with EAGAIN
-        # (no exception to build) and, like it, consumes nothing and never waits.
-        self._drained = False
+        # Set by a short receive on a stream: the kernel buffer was empty a moment ago, so
+        # the next receive should not start with a syscall that will most likely fail.
+        self.drained = False
         self._poller: select.poll | None = None
 
     # -- lifetime -----------------------------------------------------------------------
@@ -164,11 +198,7 @@ class SocketIO:
             return
         self.closed = True
         self._unregister()
-        for queue in (self._readers, self._writers):
-            while queue:
-                fut = queue.popleft()
-                if not fut.done():
-                    fut.set_exception(ClosedError("the socket was closed while waiting"))
+        self._wake_all("the socket was closed while waiting")
         self.sock.close()
 
     def detach(self) -> socket.socket:
@@ -177,12 +207,17 @@ class SocketIO:
             raise ClosedError()
         self.closed = True
         self._unregister()
-        for queue in (self._readers, self._writers):
-            while queue:
-                fut = queue.popleft()
-                if not fut.done():
-                    fut.set_exception(ClosedError("the socket was detached while waiting"))
+        self._wake_all("the socket was detached while waiting")
         return self.sock
+
+    def _wake_all(self, why: str) -> None:
+        """Fail every waiter with `ClosedError(why)`."""
+        waiters = [self.reader, self.writer, *self._accepters]
+        self.reader = self.writer = None
+        self._accepters.clear()
+        for fut in waiters:
+            if fut is not None and not fut.done():
+                fut.set_exception(ClosedError(why))
 
     def _unregister(self) -> None:
         loop = self._loop
@@ -211,144 +246,151 @@ class SocketIO:
 
     # -- waiting ------------------------------------------------------------------------
 
-    def _running_loop(self) -> asyncio.AbstractEventLoop:
-        loop = asyncio.get_running_loop()
-        if self._loop is not loop:
+    def _loop_for_wait(self) -> asyncio.AbstractEventLoop:
+        """The running loop, after moving the socket to it if it is a new one."""
+        loop = _get_running_loop()
+        if loop is not self._loop:
             old = self._loop
             if old is not None and not old.is_closed() and (self._reading or self._writing):
-                if self._readers or self._writers:
+                if self.reader or self.writer or self._accepters:
                     raise RuntimeError("this socket is in use by another event loop")
                 self._unregister()
             self._reading = self._writing = False
             self._loop = loop
         return loop
 
-    def _on_readable(self) -> None:
-        readers = self._readers
-        while readers:
-            fut = readers.popleft()
-            if not fut.done():
-                fut.set_result(None)
-                return
-        # Readiness with nobody waiting: level-triggered, so stop watching until asked.
-        self._reading = False
-        assert self._loop is not None
-        self._loop.remove_reader(self.fd)
+    def wait_for_read(self) -> asyncio.Future[None]:
+        """A future that the loop resolves when the fd is readable.
 
-    def _on_writable(self) -> None:
-        writers = self._writers
-        while writers:
-            fut = writers.popleft()
-            if not fut.done():
-                fut.set_result(None)
-                return
-        self._writing = False
-        assert self._loop is not None
-        self._loop.remove_writer(self.fd)
-
-    async def wait_readable(self, *, shared: bool = False, first: bool = False) -> None:
-        """Wait until the fd is readable; `shared` lets several tasks queue (accept).
-
-        `first` queues the waiter at the head instead of the tail (see `accept`).
+        The caller awaits it and calls `forget_reader` if the await fails. Synchronous so
+        that the hot path (`ByteStream.read`) awaits the future itself, with no coroutine
+        frame per wait; `wait_readable` is the coroutine for everyone else.
         """
         if self.closed:
             raise ClosedError()
-        readers = self._readers
-        if readers and not shared:
+        if self.reader is not None:
             raise BusyError("another task is already waiting to read from this socket")
-        loop = self._running_loop()
-        fut = loop.create_future()
-        if first:
-            readers.appendleft(fut)
-        else:
-            readers.append(fut)
+        loop = self._loop_for_wait()
+        fut = self.reader = loop.create_future()
         if not self._reading:
             loop.add_reader(self.fd, _readable, self._ref)
             self._reading = True
-        # The waiting is written out here and in wait_writable rather than shared through
-        # a helper coroutine: one coroutine frame less on every wait of the hot path.
-        timer = None if self.deadline is None else self._arm(loop, fut)
+        if self.deadline is not None:
+            self._arm(loop, fut)
+        return fut
+
+    def forget_reader(self, fut: asyncio.Future[None]) -> None:
+        """Drop `fut` (from `wait_for_read`) that stopped waiting: cancelled, timed out."""
+        if self.reader is fut:
+            self.reader = None
+
+    async def wait_readable(self) -> None:
+        """Wait until the fd is readable."""
+        fut = self.wait_for_read()
         try:
             await fut
         except BaseException:
-            _forget(readers, fut)
+            self.forget_reader(fut)
             raise
-        finally:
-            if timer is not None:
-                timer.cancel()
 
     async def wait_writable(self) -> None:
         """Wait until the fd is writable."""
         if self.closed:
             raise ClosedError()
-        writers = self._writers
-        if writers:
+        if self.writer is not None:
             raise BusyError("another task is already waiting to write to this socket")
-        loop = self._running_loop()
-        fut = loop.create_future()
-        writers.append(fut)
+        loop = self._loop_for_wait()
+        fut = self.writer = loop.create_future()
         if not self._writing:
             loop.add_writer(self.fd, _writable, self._ref)
             self._writing = True
-        timer = None if self.deadline is None else self._arm(loop, fut)
+        if self.deadline is not None:
+            self._arm(loop, fut)
         try:
             await fut
         except BaseException:
-            _forget(writers, fut)
+            if self.writer is fut:
+                self.writer = None
             raise
-        finally:
-            if timer is not None:
-                timer.cancel()
 
-    def _arm(self, loop: asyncio.AbstractEventLoop, fut: asyncio.Future[None]) -> asyncio.Handle:
-        """A timer that fails `fut` with `TimeoutError` at the deadline."""
+    async def _wait_acceptable(self, first: bool) -> None:
+        """Wait in the accept queue (at its head if `first`) until the fd is readable."""
+        if self.closed:
+            raise ClosedError()
+        loop = self._loop_for_wait()
+        fut = loop.create_future()
+        accepters = self._accepters
+        if first:
+            accepters.appendleft(fut)
+        else:
+            accepters.append(fut)
+        if not self._reading:
+            loop.add_reader(self.fd, _readable, self._ref)
+            self._reading = True
+        if self.deadline is not None:
+            self._arm(loop, fut)
+        try:
+            await fut
+        except BaseException:
+            if fut in accepters:
+                accepters.remove(fut)
+            raise
+
+    def _arm(self, loop: asyncio.AbstractEventLoop, fut: asyncio.Future[None]) -> None:
+        """Fail `fut` with `TimeoutError` at the deadline (the timer goes when `fut` does)."""
         assert self.deadline is not None
-        return loop.call_later(max(0.0, self.deadline - time.monotonic()), _expire, fut)
+        timer = loop.call_later(max(0.0, self.deadline - time.monotonic()), _expire, fut)
+        fut.add_done_callback(lambda _: timer.cancel())
 
     # -- operations ---------------------------------------------------------------------
 
     def try_recv(self, size: int, flags: int = 0) -> bytes | None:
         """One receive that never waits: the bytes (b'' at end of stream), or None.
 
-        None means nothing is there yet. This is the synchronous first step of `recv`,
-        also taken by the facade before it builds any coroutine.
+        None means nothing is there yet. The facade takes this step before it builds any
+        coroutine, so that a read whose data is there switches nothing; right after a
+        short receive it asks poll(2) first, which costs a third of a receive that fails
+        with `EAGAIN` (no exception to build) and, like it, consumes nothing.
         """
-        got = self._try_receive(size, flags)
-        return None if got is None else got[0][: got[1]].tobytes()
-
-    def _try_receive(self, size: int, flags: int = 0) -> tuple[memoryview, int] | None:
-        """Receive into a reused buffer without waiting: (buffer, count), or None."""
         if self.closed:
             raise ClosedError()
-        if self._drained:
-            self._drained = False
-            if not self._poll_readable():
+        if self.drained:
+            self.drained = False
+            if not self.poll_readable():
                 return None
-        view = _receive_buffer(size) if size <= _MAX_REUSED else memoryview(bytearray(size))
         try:
-            n = self.sock.recv_into(view, size, flags)
+            return self.recv_now(size, flags)
         except (BlockingIOError, InterruptedError):
             return None
-        if n < size and self.is_stream and not flags:
-            self._drained = True
-        return view, n
 
-    async def recv(self, size: int, flags: int = 0) -> bytes:
-        """One receive of at most `size` bytes (b'' at end of stream)."""
-        data = self.try_recv(size, flags)
-        if data is None:
-            data = await self.recv_waiting(size, flags)
+    def recv_now(self, size: int, flags: int) -> bytes:
+        """recv(2) of at most `size` bytes; `BlockingIOError` when there are none."""
+        if size <= _BUFFER_SIZE:
+            # Small: recv(n) allocates n bytes and shrinks them to what came, which is
+            # cheaper than the reused buffer plus a copy (malloc serves 64 KiB from the heap).
+            data = self.sock.recv(size, flags)
+        else:
+            # Large: a fresh buffer per call would go to mmap and back every time
+            # (cpython #85451), so receive into the thread's reused one and copy out.
+            view = _receive_buffer(size) if size <= _MAX_REUSED else memoryview(bytearray(size))
+            data = view[: self.sock.recv_into(view, size, flags)].tobytes()
+        if len(data) < size and self.is_stream and not flags:
+            self.drained = True
         return data
 
-    async def recv_waiting(self, size: int, flags: int = 0) -> bytes:
-        """`recv` for a caller whose `try_recv` just found nothing: wait, then receive."""
+    async def recv(self, size: int, flags: int = 0) -> bytes:
+        """One receive of at most `size` bytes (b'' at end of stream).
+
+        The general form; `ByteStream.read` has its own copy of this loop, tuned for the
+        round trip of a server.
+        """
         while True:
-            await self.wait_readable()
             data = self.try_recv(size, flags)
             if data is not None:
                 return data
+            await self.wait_readable()
 
-    def _poll_readable(self) -> bool:
+    def poll_readable(self) -> bool:
         """Whether poll(2) reports the fd readable (or at EOF, or in error) right now."""
         poller = self._poller
         if poller is None:
@@ -361,13 +403,24 @@ class SocketIO:
 
         The bytes land in the reused buffer first, so `buffer` only grows by what came.
         """
+        view = _receive_buffer(size) if size <= _MAX_REUSED else memoryview(bytearray(size))
         while True:
-            got = self._try_receive(size)
-            if got is not None:
-                view, n = got
-                buffer += view[:n]
-                return n
-            await self.wait_readable()
+            if self.closed:
+                raise ClosedError()
+            if self.drained:  # as in try_recv
+                self.drained = False
+                if not self.poll_readable():
+                    await self.wait_readable()
+                    continue
+            try:
+                n = self.sock.recv_into(view, size)
+            except (BlockingIOError, InterruptedError):
+                await self.wait_readable()
+                continue
+            if n < size and self.is_stream:
+                self.drained = True
+            buffer += view[:n]
+            return n
 
     async def recv_into(self, buffer: Any, size: int = 0, flags: int = 0) -> int:
         """One receive into `buffer`; returns the count."""
@@ -525,7 +578,7 @@ class SocketIO:
             # Readiness is level-triggered: the loop may report the fd again before the
             # waiter it woke has taken the connection, waking the next one for nothing.
             # That one keeps its turn at the head of the queue instead of going last.
-            await self.wait_readable(shared=True, first=woken)
+            await self._wait_acceptable(first=woken)
             woken = True
 
     async def connect(self, address: Any) -> None:

@@ -399,8 +399,18 @@ class TlsStream(TcpStream):
         finally:
             self._writing = False
 
-    # `write_bytes` is ByteStream's: `_write_now`, then `_write_rest`; every byte has to be
-    # encrypted on the way, so the synchronous half only checks and counts.
+    # `write_bytes` is `_write_now`, then `_write_rest` (the facade calls the halves); every
+    # byte has to be encrypted on the way, so the synchronous half only checks and counts.
+
+    async def write_bytes(self, data: Any) -> int:
+        """Encrypt and write all of `data` (any bytes-like object); returns the count.
+
+        Raises `BrokenPipeError` after `shutdown_write()` or when the peer is gone,
+        `ClosedError`, `BusyError` if another task is writing, `TimeoutError`.
+        """
+        _, total = self._write_now(data)
+        await self._write_rest(data, 0)
+        return total
 
     def _write_now(self, data: Any) -> tuple[int, int]:
         if isinstance(data, str):
