@@ -250,14 +250,17 @@ class SocketIO:
         """The running loop, after moving the socket to it if it is a new one."""
         loop = _get_running_loop()
         if loop is not self._loop:
-            old = self._loop
-            if old is not None and not old.is_closed() and (self._reading or self._writing):
-                if self.reader or self.writer or self._accepters:
-                    raise RuntimeError("this socket is in use by another event loop")
-                self._unregister()
-            self._reading = self._writing = False
-            self._loop = loop
+            self._move_to(loop)
         return loop
+
+    def _move_to(self, loop: asyncio.AbstractEventLoop) -> None:
+        old = self._loop
+        if old is not None and not old.is_closed() and (self._reading or self._writing):
+            if self.reader or self.writer or self._accepters:
+                raise RuntimeError("this socket is in use by another event loop")
+            self._unregister()
+        self._reading = self._writing = False
+        self._loop = loop
 
     def wait_for_read(self) -> asyncio.Future[None]:
         """A future that the loop resolves when the fd is readable.
@@ -270,7 +273,9 @@ class SocketIO:
             raise ClosedError()
         if self.reader is not None:
             raise BusyError("another task is already waiting to read from this socket")
-        loop = self._loop_for_wait()
+        loop = _get_running_loop()  # _loop_for_wait written out: once per read
+        if loop is not self._loop:
+            self._move_to(loop)
         fut = self.reader = loop.create_future()
         if not self._reading:
             loop.add_reader(self.fd, _readable, self._ref)
