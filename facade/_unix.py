@@ -172,7 +172,10 @@ class UnixListener(FacadeSocket, BufferOptions):
     def accept(self) -> UnixStream:
         """Wait for the next connection; several processes may wait on one listener."""
         self._check()
-        return UnixStream._of(wait(self._nc.accept()))
+        stream = self._nc._try_accept()  # as facade.socket.TcpListener.accept
+        if stream is None:
+            stream = wait(self._nc.accept())
+        return UnixStream._of(stream)
 
     @property
     def local_address(self) -> UnixAddress:

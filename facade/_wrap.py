@@ -12,7 +12,7 @@ import sys
 from typing import Any
 
 from netcore._process import Copyable
-from netcore._stream import ByteStream, SocketBase
+from netcore._stream import ByteStream, SocketBase, _encoded
 
 from ._runtime import _get_ident, check_thread, wait
 
@@ -114,8 +114,7 @@ class FacadeStream(FacadeSocket):
 
     def write_string(self, text: str) -> int:
         """Write `text` as UTF-8; returns the byte count."""
-        self._check()
-        return wait(self._nc.write_string(text))
+        return self.write_bytes(_encoded(text))  # no coroutine when the kernel takes all
 
     def write_all(self, *chunks: Any) -> int:
         """Write several buffers, vectored where possible; returns the total."""

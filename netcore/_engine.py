@@ -31,6 +31,7 @@ connection does not add and remove its fd from epoll on every round trip.
 
 from __future__ import annotations
 
+import _socket
 import asyncio
 import contextlib
 import errno
@@ -50,6 +51,9 @@ from ._errors import BusyError, ClosedError
 __all__ = ("SocketIO",)
 
 _get_running_loop = asyncio.get_running_loop
+# The plain int family and type: socket.socket's properties convert them to enums, slowly.
+_family_of = _socket.socket.family.__get__
+_type_of = _socket.socket.type.__get__
 
 # accept(2): "Linux accept() passes already-pending network errors on the new socket as an
 # error code from accept()"; these mean that one connection died, not the listener
@@ -171,7 +175,7 @@ class SocketIO:
         sock.setblocking(False)
         self.sock = sock
         self.fd = sock.fileno()
-        self.is_stream = sock.type == socket.SOCK_STREAM
+        self.is_stream = _type_of(sock) == socket.SOCK_STREAM
         self.closed = False
         self.deadline: float | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -179,7 +183,7 @@ class SocketIO:
         # gets BusyError), and any number waiting to accept, first come first served.
         self.reader: asyncio.Future[None] | None = None
         self.writer: asyncio.Future[None] | None = None
-        self._accepters: deque[asyncio.Future[None]] = deque()
+        self._accepters: deque[asyncio.Future[None]] | None = None  # made by the first accept
         self._reading = False
         self._writing = False
         # The loop's callbacks hold a weak reference, so a socket dropped without close()
@@ -212,9 +216,9 @@ class SocketIO:
 
     def _wake_all(self, why: str) -> None:
         """Fail every waiter with `ClosedError(why)`."""
-        waiters = [self.reader, self.writer, *self._accepters]
+        waiters = [self.reader, self.writer, *(self._accepters or ())]
         self.reader = self.writer = None
-        self._accepters.clear()
+        self._accepters = None
         for fut in waiters:
             if fut is not None and not fut.done():
                 fut.set_exception(ClosedError(why))
@@ -325,6 +329,8 @@ class SocketIO:
         loop = self._loop_for_wait()
         fut = loop.create_future()
         accepters = self._accepters
+        if accepters is None:
+            accepters = self._accepters = deque()
         if first:
             accepters.appendleft(fut)
         else:
@@ -569,22 +575,36 @@ class SocketIO:
                         raise TimeoutError(errno.ETIMEDOUT, "the socket's deadline has passed")
                 await asyncio.sleep(delay)
 
+    def try_accept(self) -> tuple[socket.socket, Any] | None:
+        """Accept one connection if one is queued, without waiting; else None.
+
+        The synchronous first step of `accept`, also taken by the facade directly.
+        """
+        if self.closed:
+            raise ClosedError()
+        sock = self.sock
+        try:
+            # socket.accept() without its enum conversions of family and type, which cost
+            # more than the rest of this method.
+            fd, address = sock._accept()  # type: ignore[attr-defined]
+        except OSError as exc:
+            if exc.errno not in _IGNORABLE_ACCEPT_ERRNOS:
+                raise
+            return None
+        return socket.socket(_family_of(sock), _type_of(sock), sock.proto, fd), address
+
     async def accept(self) -> tuple[socket.socket, Any]:
         """Accept one connection; any number of tasks may wait, first come first served."""
+        got = self.try_accept()
         woken = False
-        while True:
-            if self.closed:
-                raise ClosedError()
-            try:
-                return self.sock.accept()
-            except OSError as exc:
-                if exc.errno not in _IGNORABLE_ACCEPT_ERRNOS:
-                    raise
+        while got is None:
             # Readiness is level-triggered: the loop may report the fd again before the
             # waiter it woke has taken the connection, waking the next one for nothing.
             # That one keeps its turn at the head of the queue instead of going last.
             await self._wait_acceptable(first=woken)
             woken = True
+            got = self.try_accept()
+        return got
 
     async def connect(self, address: Any) -> None:
         """Connect without blocking; raises the `OSError` subclass of the failure."""

@@ -41,6 +41,13 @@ def check_size(size: object, name: str = "size") -> int:
     return size
 
 
+def _encoded(text: str) -> bytes:
+    """`text` as UTF-8 for `write_string`; `TypeError` if it is not a str."""
+    if not isinstance(text, str):
+        raise TypeError(f"write_string() needs a str, not {type(text).__name__}")
+    return text.encode()
+
+
 class SocketBase:
     """Mixin: what every socket object has, over its `SocketIO` (`self._io`).
 
@@ -369,9 +376,7 @@ class ByteStream(AsyncSocketBase):
 
     async def write_string(self, text: str) -> int:
         """Write `text` encoded as UTF-8; returns the byte count."""
-        if not isinstance(text, str):
-            raise TypeError(f"write_string() needs a str, not {type(text).__name__}")
-        data = text.encode()
+        data = _encoded(text)
         await self._io.sendall(data)
         return len(data)
 

@@ -8,7 +8,6 @@ first connection to succeed wins and the others are cancelled and closed.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import re
 import socket
 import ssl
@@ -210,6 +209,17 @@ class TcpStream(IpEndpoint):
         return cls._wrap(io)
 
 
+def _accepted(sock: socket.socket) -> TcpStream:
+    """The `TcpStream` of a connection just accepted (`TCP_NODELAY` on)."""
+    io = SocketIO(sock)
+    # Not contextlib.suppress: building that context manager costs more than the call.
+    try:  # noqa: SIM105
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    except OSError:  # the peer already reset it; reads will say so
+        pass
+    return TcpStream._wrap(io)
+
+
 class TcpListener(AsyncSocketBase, IpOptions):
     """A listening TCP socket, bound and listening once constructed.
 
@@ -276,10 +286,16 @@ class TcpListener(AsyncSocketBase, IpOptions):
 
     async def _accept_tcp(self) -> TcpStream:
         sock, _ = await self._io.accept()
-        io = SocketIO(sock)
-        with contextlib.suppress(OSError):  # the peer already reset it; reads will say so
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return TcpStream._wrap(io)
+        return _accepted(sock)
+
+    def _try_accept(self) -> TcpStream | None:
+        """`accept` without waiting: a queued connection, or None (always None with TLS,
+        whose handshake has to wait). The facade calls this before it builds a coroutine.
+        """
+        if self._tls is not None:
+            return None
+        got = self._io.try_accept()
+        return None if got is None else _accepted(got[0])
 
     @property
     def local_address(self) -> SocketAddress:

@@ -58,7 +58,7 @@ from typing import Any
 
 from ._engine import SocketIO, _receive_buffer
 from ._errors import BusyError, ClosedError, LimitExceeded
-from ._stream import check_size
+from ._stream import _encoded, check_size
 from ._tcp import TcpListener, TcpStream
 from .ip import IpAddress
 
@@ -428,9 +428,7 @@ class TlsStream(TcpStream):
 
     async def write_string(self, text: str) -> int:
         """Write `text` encoded as UTF-8; returns the byte count."""
-        if not isinstance(text, str):
-            raise TypeError(f"write_string() needs a str, not {type(text).__name__}")
-        data = text.encode()
+        data = _encoded(text)
         await self._write([memoryview(data)])
         return len(data)
 

@@ -577,6 +577,11 @@ class UnixListener(AsyncSocketBase, BufferOptions):
         sock, _ = await self._io.accept()
         return UnixStream._wrap(SocketIO(sock))
 
+    def _try_accept(self) -> UnixStream | None:
+        """`accept` without waiting: a queued connection, or None (see `TcpListener`)."""
+        got = self._io.try_accept()
+        return None if got is None else UnixStream._wrap(SocketIO(got[0]))
+
     @property
     def local_address(self) -> UnixAddress:
         """The address the listener is bound to."""
