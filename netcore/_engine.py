@@ -385,8 +385,8 @@ class SocketIO:
             # (cpython #85451), so receive into the thread's reused one and copy out.
             view = _receive_buffer(size) if size <= _MAX_REUSED else memoryview(bytearray(size))
             data = view[: self.sock.recv_into(view, size, flags)].tobytes()
-        if len(data) < size and self.is_stream and not flags:
-            self.drained = True
+        if not flags:
+            self.drained = len(data) < size and self.is_stream
         return data
 
     async def recv(self, size: int, flags: int = 0) -> bytes:

@@ -198,10 +198,7 @@ class ByteStream(AsyncSocketBase):
         # * The wait awaits the engine's future here, and the small receive is inline: no
         #   coroutine frame per wait, no call per receive.
         io = self._io
-        wait = False
-        if io.drained:
-            io.drained = False
-            wait = io.deadline is None or not io.poll_readable()
+        wait = io.drained and (io.deadline is None or not io.poll_readable())
         while True:
             if wait:
                 fut = io.wait_for_read()
@@ -219,8 +216,7 @@ class ByteStream(AsyncSocketBase):
             except (BlockingIOError, InterruptedError):
                 wait = True
                 continue
-            if len(data) < size and io.is_stream:
-                io.drained = True
+            io.drained = len(data) < size and io.is_stream
             return data
 
     def _try_read(self, size: int) -> bytes | None:
