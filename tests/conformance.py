@@ -806,6 +806,13 @@ async def check_deadlines(make_pair: PairFactory, make_clogged_pair: PairFactory
         assert not reader.done()
         await _peer_send(peer, b"in time")
         assert await _bounded(reader) == b"in time"
+        # That read was short, so the next one waits for readiness before it receives;
+        # data that came meanwhile still beats a deadline that has passed.
+        await _peer_send(peer, b"next")
+        await _settle()
+        stream.timeout_after = 0
+        assert await _bounded(stream.read(10)) == b"next"
+        stream.reset_deadline()
 
         # read_exact timing out midway keeps the bytes it took.
         stream.timeout_after = 0.1
