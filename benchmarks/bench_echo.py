@@ -44,6 +44,7 @@ SCRIPT = str(Path(__file__).resolve())
 SERVERS: dict[str, tuple[str, tuple[str, ...], str | None]] = {
     "netcore": ("netcore on uvloop (read/write_bytes, task per conn)", ("tcp", "unix"), None),
     "protocol": ("raw uvloop asyncio.Protocol", ("tcp", "unix"), "uvloop"),
+    "floor": ("hand-written add_reader + a future per wait on uvloop", ("tcp", "unix"), "uvloop"),
     "streams": ("asyncio streams on uvloop", ("tcp", "unix"), "uvloop"),
     "threads": ("blocking sockets, thread per connection", ("tcp", "unix"), None),
     "trio": ("trio.serve_tcp", ("tcp",), "trio"),
@@ -54,8 +55,8 @@ SERVERS: dict[str, tuple[str, tuple[str, ...], str | None]] = {
     "protocol-asyncio": ("asyncio.Protocol on the stock loop", ("tcp", "unix"), None),
 }
 DEFAULT_SERVERS = {
-    "tcp": ["netcore", "protocol", "streams", "threads", "trio", "anyio", "gevent"],
-    "unix": ["netcore", "protocol", "streams"],
+    "tcp": ["netcore", "protocol", "floor", "streams", "threads", "trio", "anyio", "gevent"],
+    "unix": ["netcore", "protocol", "floor", "streams"],
 }
 BASELINE = "protocol"
 READ_SIZE = 65536
@@ -121,6 +122,65 @@ def serve_protocol(address: Address, loop_name: str) -> None:
         else:  # asyncio and uvloop set TCP_NODELAY on TCP transports
             server = await loop.create_server(Echo, address[0], address[1])
         await server.serve_forever()
+
+    _common.run_on(loop_name, main)
+
+
+def serve_floor(address: Address, loop_name: str) -> None:
+    """The least a coroutine-per-connection server can do: no library, no checks.
+
+    One `add_reader` per connection for its life, a future per wait resolved by the
+    callback, `recv_into` a buffer and `send`. Not a usable server (no partial sends, no
+    errors handled): it shows where the task-per-connection design's floor is, so that
+    netcore's overhead is what lies between this row and netcore's.
+    """
+    import asyncio
+
+    async def handle(conn: socket.socket) -> None:
+        loop = asyncio.get_running_loop()
+        waiter: list[asyncio.Future[None] | None] = [None]
+
+        def readable() -> None:
+            fut = waiter[0]
+            if fut is not None:
+                waiter[0] = None
+                fut.set_result(None)
+
+        fd = conn.fileno()
+        loop.add_reader(fd, readable)
+        buffer = memoryview(bytearray(READ_SIZE))
+        try:
+            while True:
+                fut = waiter[0] = loop.create_future()
+                await fut
+                count = conn.recv_into(buffer)
+                if not count:
+                    return
+                conn.send(buffer[:count])
+        except OSError:
+            return
+        finally:
+            loop.remove_reader(fd)
+            conn.close()
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        if isinstance(address, str):
+            listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            listener.bind(address)
+            listener.listen(128)
+        else:
+            listener = socket.create_server(address, backlog=128)
+        listener.setblocking(False)
+        tasks: set[asyncio.Task[None]] = set()
+        while True:
+            conn, _ = await loop.sock_accept(listener)
+            conn.setblocking(False)
+            if not isinstance(address, str):
+                conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            task = asyncio.create_task(handle(conn))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
 
     _common.run_on(loop_name, main)
 
@@ -247,6 +307,7 @@ def serve(name: str, address: Address, cpu: int | None) -> None:
     {
         "netcore": serve_netcore,
         "protocol": serve_protocol,
+        "floor": serve_floor,
         "streams": serve_streams,
         "threads": serve_threads,
         "trio": serve_trio,

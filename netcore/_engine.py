@@ -111,8 +111,11 @@ def _readable(ref: weakref.ReferenceType[SocketIO]) -> None:
     fut = io.reader
     if fut is not None:
         io.reader = None
-        if not fut.done():  # else cancelled or timed out, and not yet forgotten
+        try:
             fut.set_result(None)
+        except asyncio.InvalidStateError:  # cancelled or timed out, not yet forgotten
+            pass
+        else:
             return
     accepters = io._accepters
     while accepters:
