@@ -244,11 +244,7 @@ class TcpListener(FacadeSocket, IpOptions):
 
         With `tls=`, the TLS handshake is done first (see `netcore.socket.TcpListener`).
         """
-        self._check()
-        # netcore's accept in two halves, as read: a queued connection needs no coroutine.
-        stream = self._nc._try_accept()
-        if stream is None:
-            stream = wait(self._nc.accept())
+        stream = self._accept_nc()
         if isinstance(stream, nc_tls.TlsStream):
             return TlsStream._of(stream)
         return TcpStream._of(stream)

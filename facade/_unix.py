@@ -171,11 +171,7 @@ class UnixListener(FacadeSocket, BufferOptions):
 
     def accept(self) -> UnixStream:
         """Wait for the next connection; several processes may wait on one listener."""
-        self._check()
-        stream = self._nc._try_accept()  # as facade.socket.TcpListener.accept
-        if stream is None:
-            stream = wait(self._nc.accept())
-        return UnixStream._of(stream)
+        return UnixStream._of(self._accept_nc())
 
     @property
     def local_address(self) -> UnixAddress:

@@ -47,6 +47,13 @@ class FacadeSocket(SocketBase):
         if _get_ident() != self._thread:
             check_thread(self._thread)
 
+    def _accept_nc(self) -> Any:
+        """A listener's next connection, as a netcore object; netcore's accept in two
+        halves, as `read`: a connection already queued needs no coroutine."""
+        self._check()
+        accepted = self._nc._try_accept()
+        return wait(self._nc.accept()) if accepted is None else accepted
+
     def close(self) -> None:
         """Close the socket (idempotent); a process waiting on it gets `ClosedError`."""
         self._check()

@@ -4,9 +4,10 @@ Theory of operation
 -------------------
 Every operation tries the system call first and waits for readiness only when the kernel
 says `EAGAIN` (`BlockingIOError`). One exception: right after a short receive on a stream
-the kernel buffer was empty a moment ago, so the next receive asks poll(2) (the facade's
-synchronous step) or, in `ByteStream.read`, simply waits: the registration is
-level-triggered, so data that came meanwhile is reported on the next loop iteration.
+the kernel buffer was empty a moment ago, so the next receive asks poll(2) first (cheaper
+than a failing receive) or, in `ByteStream.read` without a deadline, simply waits: the
+registration is level-triggered, so data that came meanwhile is reported on the next
+loop iteration.
 Waiting means a future (one reader slot, one writer slot, a FIFO for accept) plus one
 `add_reader`/`add_writer` registration per fd: the callback wakes the waiter, and the
 registration is dropped only when readiness fires with nobody waiting, so a ping-pong
@@ -23,10 +24,12 @@ connection does not add and remove its fd from epoll on every round trip.
   waiter with `ClosedError`.
 * Nothing is read ahead into user space: bytes stay in the kernel until an operation asks
   for them, so a `dup` of the socket handed to another process sees every unread byte.
-* Receives go through one reused buffer per thread (`recv_into`), not `recv(n)` with a
-  fresh allocation per call (cpython #85451: 256 KiB receives hit mmap on every call).
+* Receives of more than 64 KiB go through one reused buffer per thread (`recv_into`), not
+  `recv(n)` with a fresh allocation per call (cpython #85451: 256 KiB receives hit mmap on
+  every call); smaller ones use `recv(n)`, which malloc serves from the heap.
 * A deadline is a loop timer that fails the waiter's future with `TimeoutError`; data that
-  is already available is returned even past the deadline, because the syscall comes first.
+  is already available is returned even past the deadline, because the syscall (or poll)
+  comes first.
 """
 
 from __future__ import annotations
@@ -85,10 +88,13 @@ _local = threading.local()
 
 
 def _receive_buffer(size: int = _BUFFER_SIZE) -> memoryview:
-    """This thread's reusable receive buffer, at least `size` bytes (<= _MAX_REUSED).
+    """A buffer of at least `size` bytes to receive into: this thread's reused one, or a
+    fresh one above `_MAX_REUSED`.
 
     Per thread because a receive releases the GIL while the kernel writes into it.
     """
+    if size > _MAX_REUSED:
+        return memoryview(bytearray(size))
     try:
         view: memoryview = _local.view
     except AttributeError:
@@ -386,7 +392,7 @@ class SocketIO:
         else:
             # Large: a fresh buffer per call would go to mmap and back every time
             # (cpython #85451), so receive into the thread's reused one and copy out.
-            view = _receive_buffer(size) if size <= _MAX_REUSED else memoryview(bytearray(size))
+            view = _receive_buffer(size)
             data = view[: self.sock.recv_into(view, size, flags)].tobytes()
         if not flags:
             self.drained = len(data) < size and self.is_stream
@@ -417,7 +423,7 @@ class SocketIO:
 
         The bytes land in the reused buffer first, so `buffer` only grows by what came.
         """
-        view = _receive_buffer(size) if size <= _MAX_REUSED else memoryview(bytearray(size))
+        view = _receive_buffer(size)
         while True:
             if self.closed:
                 raise ClosedError()
@@ -448,7 +454,7 @@ class SocketIO:
 
     async def recvfrom(self, size: int) -> tuple[bytes, Any]:
         """One datagram (truncated to `size`) and its sender's address."""
-        view = _receive_buffer(size) if size <= _MAX_REUSED else memoryview(bytearray(size))
+        view = _receive_buffer(size)
         while True:
             if self.closed:
                 raise ClosedError()

@@ -207,7 +207,8 @@ class ByteStream(AsyncSocketBase):
                 except BaseException:
                     io.forget_reader(fut)
                     raise
-            elif io.closed:
+            # Also after a wake-up: a callback may have closed or detached it meanwhile.
+            if io.closed:
                 raise ClosedError()
             try:
                 if size > _MAX_READ:
@@ -223,7 +224,8 @@ class ByteStream(AsyncSocketBase):
         """`read` without waiting: the bytes, or None when it would have to wait.
 
         The facade calls this, then `_read_waiting` if needed, so that a read that can
-        finish at once builds no coroutine.
+        finish at once builds no coroutine. `read` does not call it on its hot path: a
+        subclass that overrides it overrides `read` and `_read_waiting` too (`TlsStream`).
         """
         if size <= 0:  # checked first: pending[:-1] would take all but one byte
             check_size(size)
@@ -360,7 +362,8 @@ class ByteStream(AsyncSocketBase):
         """The part of `write_bytes` that never waits: (bytes sent, bytes in `data`).
 
         `write_bytes` is `_write_now`, then `_write_rest` if something is left; the facade
-        calls the two halves itself, as for `read`.
+        calls the two halves itself, as for `read`. `write_bytes` sends `bytes` inline: a
+        subclass that overrides the halves overrides `write_bytes` too (`TlsStream`).
         """
         if isinstance(data, str):
             raise TypeError("write_bytes() needs a bytes-like object, not str")

@@ -308,8 +308,8 @@ class TlsStream(TcpStream):
         finally:
             self._reading = False
 
-    # `read` is ByteStream's: `_try_read`, then `_read_waiting`. Plaintext comes only out of
-    # the SSLObject, so the synchronous half serves just what needs no decryption.
+    # The facade reads in two halves, `_try_read` then `_read_waiting`. Plaintext comes only
+    # out of the SSLObject, so the synchronous half serves just what needs no decryption.
 
     def _try_read(self, size: int) -> bytes | None:
         if size > 0 and not self._pending:
@@ -399,8 +399,8 @@ class TlsStream(TcpStream):
         finally:
             self._writing = False
 
-    # `write_bytes` is `_write_now`, then `_write_rest` (the facade calls the halves); every
-    # byte has to be encrypted on the way, so the synchronous half only checks and counts.
+    # The facade writes in two halves, `_write_now` then `_write_rest`; every byte has to be
+    # encrypted on the way, so the synchronous half only checks and counts.
 
     async def write_bytes(self, data: Any) -> int:
         """Encrypt and write all of `data` (any bytes-like object); returns the count.
@@ -409,12 +409,16 @@ class TlsStream(TcpStream):
         `ClosedError`, `BusyError` if another task is writing, `TimeoutError`.
         """
         _, total = self._write_now(data)
-        await self._write_rest(data, 0)
+        if total:
+            await self._write_rest(data, 0)
         return total
 
     def _write_now(self, data: Any) -> tuple[int, int]:
         if isinstance(data, str):
             raise TypeError("write_bytes() needs a bytes-like object, not str")
+        if self._io.closed:  # even when there is nothing to write, as on a plain stream
+            raise ClosedError()
+        self._check_writable()
         with memoryview(data) as view:
             return 0, view.nbytes
 

@@ -575,12 +575,16 @@ class UnixListener(AsyncSocketBase, BufferOptions):
         accept loses none. Raises `ClosedError` if the listener is closed meanwhile.
         """
         sock, _ = await self._io.accept()
-        return UnixStream._wrap(SocketIO(sock))
+        return self._accepted(sock)
 
     def _try_accept(self) -> UnixStream | None:
         """`accept` without waiting: a queued connection, or None (see `TcpListener`)."""
         got = self._io.try_accept()
-        return None if got is None else UnixStream._wrap(SocketIO(got[0]))
+        return None if got is None else self._accepted(got[0])
+
+    @staticmethod
+    def _accepted(sock: socket.socket) -> UnixStream:
+        return UnixStream._wrap(SocketIO(sock))
 
     @property
     def local_address(self) -> UnixAddress:

@@ -766,3 +766,27 @@ def test_ip_types_are_exact() -> None:
     """SocketAddress keeps netcore.ip types (used above through `to_ip_address`)."""
     assert SocketAddress("::1", 1).ip == Ipv6Address(0, 0, 0, 0, 0, 0, 0, 1)
     assert SocketAddress("127.0.0.1", 1).ip == Ipv4Address(127, 0, 0, 1)
+
+
+async def test_close_between_readiness_and_the_woken_read() -> None:
+    """A read woken by readiness whose stream a callback closes before the read runs gets
+    `ClosedError` (not EBADF from the closed fd), whichever callback the loop runs first."""
+    loop = asyncio.get_running_loop()
+    for _ in range(3):
+        with TcpListener("127.0.0.1", 0) as listener:
+            peer = socket.create_connection(("127.0.0.1", listener.local_address.port))
+            with peer:
+                stream = await bounded(listener.accept())
+                # A second fd on the same kernel socket, readable at the same moment.
+                watcher = os.dup(stream.fileno())
+                try:
+                    reader = asyncio.ensure_future(stream.read(10))
+                    await asyncio.sleep(0)  # the read is waiting now
+                    assert not reader.done()
+                    loop.add_reader(watcher, stream.close)
+                    peer.sendall(b"x")
+                    with pytest.raises(ClosedError):
+                        await bounded(reader)
+                finally:
+                    loop.remove_reader(watcher)
+                    os.close(watcher)
