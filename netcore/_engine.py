@@ -267,6 +267,8 @@ class SocketIO:
         return loop
 
     def _move_to(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Start waiting on `loop` instead of the loop used so far (none, or a closed one);
+        `RuntimeError` while tasks of another loop that is still open wait on the socket."""
         old = self._loop
         if old is not None and not old.is_closed() and (self._reading or self._writing):
             if self.reader or self.writer or self._accepters:
