@@ -85,6 +85,14 @@ class FacadeStream(FacadeSocket):
             data = wait(self._nc._read_waiting(size))
         return data
 
+    def _poll_if_drained(self) -> None:
+        """Before a netcore read coroutine: after a short receive, netcore's `read` waits for
+        readiness before it receives (cheaper for a task), which would switch even when the
+        bytes are there; the facade switches only when it must, so poll(2) decides."""
+        io = self._io
+        if io.drained and io.poll_readable():
+            io.drained = False
+
     def read_bytes(self, buffer: bytearray, size: int = _MAX_READ) -> int:
         """Receive up to `size` bytes, appended to `buffer`; returns the count."""
         self._check()
@@ -93,16 +101,19 @@ class FacadeStream(FacadeSocket):
     def read_string(self, size: int = _MAX_READ) -> str:
         """As `read`, decoded as UTF-8 with invalid bytes replaced."""
         self._check()
+        self._poll_if_drained()
         return wait(self._nc.read_string(size))
 
     def read_exact(self, size: int) -> bytes:
         """Exactly `size` bytes, or `EndOfStream` with `.partial`."""
         self._check()
+        self._poll_if_drained()
         return wait(self._nc.read_exact(size))
 
     def read_all(self) -> bytes:
         """Everything until end of stream."""
         self._check()
+        self._poll_if_drained()
         return wait(self._nc.read_all())
 
     def read_line(self, limit: int = _MAX_READ) -> bytes:

@@ -114,6 +114,29 @@ def test_fast_path_makes_no_switch_and_no_hub() -> None:
             assert _runtime.get_runtime().hub is not None
 
 
+def test_fast_path_after_a_short_read_makes_no_switch() -> None:
+    """After a short read (netcore's read then waits before it receives), the facade's
+    reads of bytes that have arrived meanwhile still finish without a switch."""
+    listener, conn, client = connected_pair()
+    with listener, conn, client:
+        cases: list[tuple[str, Callable[[], object], object]] = [
+            ("read", lambda: conn.read(10), b"next\n"),
+            ("read_exact", lambda: conn.read_exact(5), b"next\n"),
+            ("read_string", lambda: conn.read_string(10), "next\n"),
+            ("read_line", conn.read_line, b"next\n"),
+            ("read_bytes", lambda: conn.read_bytes(bytearray(), 10), 5),
+        ]
+        for name, call, expected in cases:
+            client.sendall(b"ab")
+            wait_readable(conn.fileno())
+            assert conn.read(10) == b"ab"  # short: the kernel's buffer is empty now
+            client.sendall(b"next\n")
+            wait_readable(conn.fileno())
+            with SwitchCounter() as counter:
+                assert call() == expected, name
+            assert counter.events == [], name
+
+
 def test_fast_path_in_a_spawned_process_makes_no_switch() -> None:
     """Inside a process too, an operation that can finish at once does not switch."""
     listener, conn, client = connected_pair()
