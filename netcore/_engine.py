@@ -376,10 +376,8 @@ class SocketIO:
         """
         if self.closed:
             raise ClosedError()
-        if self.drained:
-            self.drained = False
-            if not self.poll_readable():
-                return None
+        if not self._worth_receiving():
+            return None
         try:
             return self.recv_now(size, flags)
         except (BlockingIOError, InterruptedError):
@@ -412,6 +410,15 @@ class SocketIO:
                 return data
             await self.wait_readable()
 
+    def _worth_receiving(self) -> bool:
+        """Whether a receive now may find bytes: yes, except right after a short receive
+        when poll(2) says none came since. The mark is spent either way, so the receive
+        after a wait goes straight to the kernel."""
+        if self.drained:
+            self.drained = False
+            return self.poll_readable()
+        return True
+
     def poll_readable(self) -> bool:
         """Whether poll(2) reports the fd readable (or at EOF, or in error) right now."""
         poller = self._poller
@@ -429,18 +436,15 @@ class SocketIO:
         while True:
             if self.closed:
                 raise ClosedError()
-            if self.drained:  # as in try_recv
-                self.drained = False
-                if not self.poll_readable():
-                    await self.wait_readable()
-                    continue
+            if not self._worth_receiving():
+                await self.wait_readable()
+                continue
             try:
                 n = self.sock.recv_into(view, size)
             except (BlockingIOError, InterruptedError):
                 await self.wait_readable()
                 continue
-            if n < size and self.is_stream:
-                self.drained = True
+            self.drained = n < size and self.is_stream
             buffer += view[:n]
             return n
 
