@@ -378,6 +378,16 @@ def paired_ratios(
     return ratios
 
 
+def run_medians(results: Sequence[dict[str, Any]], keys: Sequence[str]) -> dict[str, Any]:
+    """Over the repeats of one row: median `rate`, `best`, `spread`, and the median of
+    each of `keys`. The summaries of every benchmark start from this."""
+    rates = [r["rate"] for r in results]
+    summary: dict[str, Any] = {"rate": median(rates), "best": max(rates), "spread": spread(rates)}
+    for key in keys:
+        summary[key] = median([r[key] for r in results])
+    return summary
+
+
 def spread(values: Sequence[float]) -> str:
     """`min-max` of the repeats, relative to the median, e.g. `±3%`."""
     mid = median(values)

@@ -554,22 +554,17 @@ def summarize(
         if not results or name in errors:
             summary[name] = {"error": errors.get(name, "no runs")}
             continue
-        rates = [r["rate"] for r in results]
-
-        def mid(key: str, results: list[dict[str, Any]] = results) -> float:
-            return _common.median([r[key] for r in results])
-
-        summary[name] = {
-            "rate": _common.median(rates),
-            "best": max(rates),
-            "spread": _common.spread(rates),
-            "p50_us": mid("p50_us"),
-            "p99_us": mid("p99_us"),
-            "server_cpu_us_per_rt": mid("server_cpu_us_per_rt"),
-            "server_cpu_share": mid("server_cpu_share"),
-            "client_cpu_share": mid("client_cpu_share"),
-            "other_cpu_share": mid("other_cpu_share"),
-        }
+        summary[name] = _common.run_medians(
+            results,
+            (
+                "p50_us",
+                "p99_us",
+                "server_cpu_us_per_rt",
+                "server_cpu_share",
+                "client_cpu_share",
+                "other_cpu_share",
+            ),
+        )
     base = summary.get(BASELINE, {})
     for values in summary.values():
         if "rate" in values:

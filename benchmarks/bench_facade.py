@@ -293,24 +293,19 @@ def summarize(runs: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, Any]
     for name, results in runs.items():
         if not results:
             continue
-        rates = [r["rate"] for r in results]
-
-        def mid(key: str, results: list[dict[str, Any]] = results) -> float:
-            return _common.median([r[key] for r in results])
-
-        summary[name] = {
-            "rate": _common.median(rates),
-            "best": max(rates),
-            "spread": _common.spread(rates),
-            "p50_us": mid("p50_us"),
-            "p99_us": mid("p99_us"),
-            "client_cpu_us_per_rt": mid("client_cpu_us_per_rt"),
-            "server_cpu_us_per_rt": mid("server_cpu_us_per_rt"),
-            "client_cpu_share": mid("client_cpu_share"),
-            "server_cpu_share": mid("server_cpu_share"),
-            "other_cpu_share": mid("other_cpu_share"),
-            "runs": len(results),
-        }
+        summary[name] = _common.run_medians(
+            results,
+            (
+                "p50_us",
+                "p99_us",
+                "client_cpu_us_per_rt",
+                "server_cpu_us_per_rt",
+                "client_cpu_share",
+                "server_cpu_share",
+                "other_cpu_share",
+            ),
+        )
+        summary[name]["runs"] = len(results)
     base = summary.get(BASELINE)
     base_runs = runs.get(BASELINE, [])
     for name, values in summary.items():

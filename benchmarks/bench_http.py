@@ -369,17 +369,18 @@ def summarize(
         if not results:
             summary[name] = {"error": errors.get(name, "no runs")}
             continue
-        rates = [r["rate"] for r in results]
-
-        def mid(key: str, results: list[dict[str, Any]] = results) -> float:
-            return _common.median([r[key] for r in results])
-
-        summary[name] = {
-            "rate": _common.median(rates),
-            "best": max(rates),
-            "spread": _common.spread(rates),
-            "p50_ms": mid("p50_ms"),
-            "p99_ms": mid("p99_ms"),
+        summary[name] = _common.run_medians(
+            results,
+            (
+                "p50_ms",
+                "p99_ms",
+                "server_cpu_us_per_req",
+                "server_cpu_share",
+                "wrk_cpu_share",
+                "other_cpu_share",
+            ),
+        )
+        summary[name] |= {
             "requests": sum(r["requests"] for r in results),
             "errors": sum(r["errors"] for r in results),
             "non_2xx": sum(r["non_2xx"] for r in results),
@@ -387,10 +388,6 @@ def summarize(
                 key: sum(r[f"errors_{key}"] for r in results)
                 for key in ("connect", "read", "write", "timeout")
             },
-            "server_cpu_us_per_req": mid("server_cpu_us_per_req"),
-            "server_cpu_share": mid("server_cpu_share"),
-            "wrk_cpu_share": mid("wrk_cpu_share"),
-            "other_cpu_share": mid("other_cpu_share"),
             "runs": len(results),
         }
     for name, values in summary.items():
