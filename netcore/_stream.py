@@ -303,7 +303,8 @@ class ByteStream(AsyncSocketBase):
         At end of stream, whatever is left (possibly without `\\n`, `b''` if nothing).
         Raises `LimitExceeded` when `limit` bytes hold no newline; they stay buffered for
         the next read. Only the line itself is taken from the kernel (it is found with
-        `MSG_PEEK`), so a copy of the socket still sees the bytes after it.
+        `MSG_PEEK`), so a copy of the socket still sees the bytes after it; a TLS stream
+        cannot peek, so it keeps what follows the line buffered for the next read.
         """
         check_size(limit, "limit")
         if limit == 0:
@@ -324,16 +325,23 @@ class ByteStream(AsyncSocketBase):
                 if not self._io.is_stream:
                     # One datagram is one record: nothing to peek for.
                     return bytes(line) + await self._io.recv(limit - len(line))
-                peeked = await self._io.recv(limit - len(line), socket.MSG_PEEK)
-                if not peeked:
+                chunk = await self._line_chunk(limit - len(line))
+                if not chunk:
                     return bytes(line)
-                index = peeked.find(b"\n")
-                wanted = len(peeked) if index < 0 else index + 1
-                # The bytes are in the kernel already: this receive cannot wait.
-                line += await self._io.recv(wanted)
+                line += chunk
         except BaseException:
             self._push_back(line)
             raise
+
+    async def _line_chunk(self, room: int) -> bytes:
+        """`read_line`'s next bytes (`b''` at end of stream): at most `room`, and none past
+        the next newline, so the bytes after the line stay in the kernel."""
+        peeked = await self._io.recv(room, socket.MSG_PEEK)
+        if not peeked:
+            return b""
+        index = peeked.find(b"\n")
+        # The bytes are in the kernel already: this receive cannot wait.
+        return await self._io.recv(len(peeked) if index < 0 else index + 1)
 
     # -- writing ------------------------------------------------------------------------
 

@@ -14,7 +14,8 @@ and the task waits for readiness only on `EAGAIN`. No asyncio transport is invol
   nothing that is lost: ciphertext not yet decrypted stays in the BIO, plaintext that an
   operation took but could not hand over goes back into `ByteStream._pending` (the same
   buffer plain streams use for an interrupted `read_exact`). TLS cannot peek, so
-  `read_line` is buffered here: what follows the line stays in `_pending` for the next read.
+  `read_line` (ByteStream's) takes whole records here (`_line_chunk`): what follows the
+  line stays in `_pending` for the next read.
 * **Writing.** Plaintext is encrypted in 64 KiB slices and the ciphertext sent before the
   next slice is encrypted, so a large write never holds the whole payload twice. The part
   of a record that the kernel has not taken yet is kept in `_unsent`: a write cancelled
@@ -57,7 +58,7 @@ import time
 from typing import Any
 
 from ._engine import SocketIO, _receive_buffer
-from ._errors import BusyError, ClosedError, LimitExceeded
+from ._errors import BusyError, ClosedError
 from ._stream import _encoded, check_size
 from ._tcp import TcpListener, TcpStream
 from .ip import IpAddress
@@ -340,35 +341,10 @@ class TlsStream(TcpStream):
         buffer += data
         return len(data)
 
-    async def read_line(self, limit: int = _MAX_READ) -> bytes:
-        """Bytes up to and including the next `\\n` (at most `limit` bytes).
-
-        At end of stream, whatever is left (`b''` if nothing). Raises `LimitExceeded`
-        when `limit` bytes hold no newline; they stay buffered, as does everything after
-        the line (TLS cannot peek, so this read is buffered).
-        """
-        check_size(limit, "limit")
-        if limit == 0:
-            raise ValueError("limit must be positive")
-        line = self._pending if self._pending is not None else bytearray()
-        self._pending = None
-        try:
-            while True:
-                index = line.find(b"\n", 0, limit)
-                if index >= 0:
-                    rest = line[index + 1 :]
-                    del line[index + 1 :]
-                    self._push_back(rest)
-                    return bytes(line)
-                if len(line) >= limit:
-                    raise LimitExceeded(f"no newline within {limit} bytes")
-                chunk = await self._receive(_MAX_READ)
-                if not chunk:
-                    return bytes(line)
-                line += chunk
-        except BaseException:
-            self._push_back(line)
-            raise
+    async def _line_chunk(self, room: int) -> bytes:
+        """`read_line`'s next bytes: a TLS record's plaintext (what follows the line is
+        buffered by `read_line`, as TLS cannot peek)."""
+        return await self._receive(_MAX_READ)
 
     # -- writing ---------------------------------------------------------------------------
 
