@@ -52,7 +52,7 @@ class FacadeSocket(SocketBase):
         halves, as `read`: a connection already queued needs no coroutine."""
         self._check()
         accepted = self._nc._try_accept()
-        return wait(self._nc.accept()) if accepted is None else accepted
+        return wait(self._nc._accept_waiting()) if accepted is None else accepted
 
     def close(self) -> None:
         """Close the socket (idempotent); a process waiting on it gets `ClosedError`."""

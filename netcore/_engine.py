@@ -608,9 +608,12 @@ class SocketIO:
             return None
         return socket.socket(_family_of(sock), _type_of(sock), sock.proto, fd), address
 
-    async def accept(self) -> tuple[socket.socket, Any]:
-        """Accept one connection; any number of tasks may wait, first come first served."""
-        got = self.try_accept()
+    async def accept(self, *, wait_first: bool = False) -> tuple[socket.socket, Any]:
+        """Accept one connection; any number of tasks may wait, first come first served.
+
+        `wait_first` skips the first try, for a caller whose `try_accept` just found none.
+        """
+        got = None if wait_first else self.try_accept()
         woken = False
         while got is None:
             # Readiness is level-triggered: the loop may report the fd again before the

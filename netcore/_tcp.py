@@ -288,6 +288,13 @@ class TcpListener(AsyncSocketBase, IpOptions):
         sock, _ = await self._io.accept()
         return _accepted(sock)
 
+    async def _accept_waiting(self) -> TcpStream:
+        """The rest of `accept` after `_try_accept` found nothing: wait, then accept."""
+        if self._tls is not None:
+            return await self.accept()
+        sock, _ = await self._io.accept(wait_first=True)
+        return _accepted(sock)
+
     def _try_accept(self) -> TcpStream | None:
         """`accept` without waiting: a queued connection, or None (always None with TLS,
         whose handshake has to wait). The facade calls this before it builds a coroutine.

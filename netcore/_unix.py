@@ -582,6 +582,11 @@ class UnixListener(AsyncSocketBase, BufferOptions):
         got = self._io.try_accept()
         return None if got is None else self._accepted(got[0])
 
+    async def _accept_waiting(self) -> UnixStream:
+        """The rest of `accept` after `_try_accept` found nothing: wait, then accept."""
+        sock, _ = await self._io.accept(wait_first=True)
+        return self._accepted(sock)
+
     @staticmethod
     def _accepted(sock: socket.socket) -> UnixStream:
         return UnixStream._wrap(SocketIO(sock))
