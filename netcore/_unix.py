@@ -470,16 +470,18 @@ def _check_mode(mode: object) -> int:
 def _remove_stale(address: UnixAddress, raw: bytes) -> None:
     """Remove the socket file at `raw` if no socket is bound to it any more.
 
-    Refuses (raises) for anything else at that path: a regular file, a directory or a
-    symlink (`FileExistsError`), a live socket (`OSError(EADDRINUSE)`).
+    Refuses with `OSError(EADDRINUSE)`, as bind(2) would, for anything else at that path:
+    a regular file, a directory, a symlink, a socket that is still bound.
     """
     try:
         info = os.lstat(raw)
     except FileNotFoundError:
         return
     if not stat.S_ISSOCK(info.st_mode):
-        raise FileExistsError(
-            errno.EEXIST, "exists and is not a socket file; not replacing it", str(address)
+        raise OSError(
+            errno.EADDRINUSE,
+            f"{os.strerror(errno.EADDRINUSE)} (not a socket file; not replacing it)",
+            str(address),
         )
     # Ask the kernel whether a socket is still bound to this file. A *datagram* probe:
     # connect(2) finds the socket by the file's inode first and answers ECONNREFUSED only
@@ -506,9 +508,9 @@ class UnixListener(AsyncSocketBase, BufferOptions):
 
     * An existing path raises `OSError(EADDRINUSE)` (from bind(2)).
     * `replace=True` first removes a *stale* socket file (one no socket is bound to);
-      it raises `FileExistsError` for anything that is not a socket file (a regular file,
-      a directory, a symlink) and `OSError(EADDRINUSE)` when a socket is still bound to
-      it. It does nothing for abstract names (they vanish with their last socket).
+      anything else at the path (a regular file, a directory, a symlink, a socket still
+      bound to it) is left alone and raises `OSError(EADDRINUSE)`, as without `replace`.
+      It does nothing for abstract names (they vanish with their last socket).
     * `mode` (e.g. `0o600`) sets the file's permission bits before anyone can connect;
       `ValueError` for abstract and unnamed addresses, which have no file.
 

@@ -281,18 +281,21 @@ async def test_replace_removes_a_stale_socket_file(sock_dir: Path) -> None:
 def test_replace_refuses_a_regular_file_and_a_directory(sock_dir: Path) -> None:
     regular = sock_dir / "regular"
     regular.write_text("keep me")
-    with pytest.raises(FileExistsError, match="not a socket"):
+    with pytest.raises(OSError, match="not a socket") as info:
         UnixListener(regular, replace=True)
+    assert info.value.errno == errno.EADDRINUSE
     assert regular.read_text() == "keep me"
     directory = sock_dir / "dir"
     directory.mkdir()
-    with pytest.raises(FileExistsError):
+    with pytest.raises(OSError, match="not a socket") as info:
         UnixListener(directory, replace=True)
+    assert info.value.errno == errno.EADDRINUSE
     link = sock_dir / "link"
     stale_socket_file(sock_dir / "target.sock")
     link.symlink_to(sock_dir / "target.sock")
-    with pytest.raises(FileExistsError):
+    with pytest.raises(OSError, match="not a socket") as info:
         UnixListener(link, replace=True)
+    assert info.value.errno == errno.EADDRINUSE
     assert link.is_symlink()
 
 
