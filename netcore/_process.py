@@ -13,12 +13,14 @@ from __future__ import annotations
 import abc
 import asyncio
 import contextvars
+import copy
+import inspect
 import itertools
 import sys
 import threading
 import traceback
 from collections import deque
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ._stream import SocketBase
@@ -61,16 +63,45 @@ def copy_message(message: Any) -> Any:
 
 
 def _copy(message: Any, made: list[Any]) -> Any:
+    """`message` with its sockets copied; a container with none inside is passed as is."""
     if isinstance(message, Copyable):
         copy = message.try_clone()
         made.append(copy)
         return copy
     if isinstance(message, (tuple, list)):
-        copied = [_copy(item, made) for item in message]
-        return tuple(copied) if isinstance(message, tuple) else copied
+        count = len(made)
+        items = [_copy(item, made) for item in message]
+        if len(made) == count:
+            return message  # no socket inside: nothing to copy
+        return _rebuilt(message, items)
     if isinstance(message, dict):
-        return {key: _copy(value, made) for key, value in message.items()}
+        count = len(made)
+        values = {key: _copy(value, made) for key, value in message.items()}
+        if len(made) == count:
+            return message
+        return _rebuilt(message, values)
     return message
+
+
+def _rebuilt(message: Any, contents: Any) -> Any:
+    """A container of `message`'s type (named tuples, OrderedDict, defaultdict and other
+    subclasses included) holding `contents` instead."""
+    kind = type(message)
+    if kind is list or kind is dict:
+        return contents
+    if kind is tuple:
+        return tuple(contents)
+    if isinstance(message, tuple):
+        make = getattr(kind, "_make", None)  # a named tuple takes its fields one by one
+        return make(contents) if make is not None else kind(contents)
+    # A list or dict subclass: a shallow copy keeps what its constructor would need
+    # (a defaultdict's factory), then gets the copied contents.
+    rebuilt = copy.copy(message)
+    if isinstance(message, list):
+        rebuilt[:] = contents
+    else:
+        rebuilt.update(contents)
+    return rebuilt
 
 
 def _close_copies(message: Any) -> None:
@@ -102,9 +133,11 @@ class Process:
         self._mailbox: deque[Any] = deque()
         self._waiter: asyncio.Future[None] | None = None
         self._task = task
-        # Joins waiting right now: they will raise the process's exception, so it is not
-        # printed. A join that gave up (timeout, cancellation) no longer counts.
+        # Joins waiting right now, and whether one has had the outcome: either way the
+        # exception reaches someone, so it is not printed. A join that gave up (timeout,
+        # cancellation) does not count.
         self._joiners = 0
+        self._joined = False
 
     @property
     def id(self) -> int:
@@ -161,15 +194,17 @@ class Process:
             raise RuntimeError("the main process cannot be joined")
         if task is asyncio.current_task():
             raise RuntimeError("a process cannot join itself")
-        self._joiners += 1
-        try:
-            if timeout is None:
-                return await asyncio.shield(task)
-            done, _ = await asyncio.wait([task], timeout=timeout)
-        finally:
-            self._joiners -= 1
-        if not done:
-            raise TimeoutError(f"process {self._id} is still running")
+        if not task.done():
+            self._joiners += 1
+            try:
+                await asyncio.wait([task], timeout=timeout)
+            finally:
+                self._joiners -= 1
+            if not task.done():
+                raise TimeoutError(f"process {self._id} is still running")
+        # The outcome is delivered here, so it is not printed: the done-callback that
+        # reports failures runs one loop step after the task ends, maybe after this.
+        self._joined = True
         return task.result()
 
     def _on_done(self, task: asyncio.Task[Any]) -> None:
@@ -181,7 +216,7 @@ class Process:
         exc = task.exception()  # retrieved, so asyncio does not report it again
         if isinstance(exc, (KeyboardInterrupt, SystemExit)):
             return  # not a failure of this process: asyncio re-raises it out of the loop
-        if exc is not None and not self._joiners:
+        if exc is not None and not self._joiners and not self._joined:
             lines = traceback.format_exception(type(exc), exc, exc.__traceback__)
             sys.stderr.write(f"process {self._id} failed:\n{''.join(lines)}")
 
@@ -190,16 +225,16 @@ class Process:
         return f"<netcore.process.Process id={self._id} {state}>"
 
 
-async def _run(process: Process, fn: Callable[..., Any], args: Any, kwargs: Any) -> Any:
-    _current.set(process)
-    return await fn(*args, **kwargs)
+async def _awaited(awaitable: Awaitable[Any]) -> Any:
+    return await awaitable
 
 
-def spawn(fn: Callable[..., Coroutine[Any, Any, Any]], *args: Any, **kwargs: Any) -> Process:
+def spawn(fn: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any) -> Process:
     """Start `await fn(*args, **kwargs)` as a new process on the running loop; returns at once.
 
     An exception escaping it ends that process only and is printed to stderr with its
-    traceback, unless someone `join()`s it. Raises `TypeError` if `fn` is not callable.
+    traceback, unless someone `join()`s it. Raises `TypeError` if `fn` is not callable or
+    does not return an awaitable (it is called here; its body runs in the new process).
     """
     if not callable(fn):
         raise TypeError(f"spawn() needs a coroutine function, not {type(fn).__name__}")
@@ -209,13 +244,23 @@ def spawn(fn: Callable[..., Coroutine[Any, Any, Any]], *args: Any, **kwargs: Any
 
 def start(
     loop: asyncio.AbstractEventLoop,
-    fn: Callable[..., Coroutine[Any, Any, Any]],
+    fn: Callable[..., Awaitable[Any]],
     args: Any,
     kwargs: Any,
 ) -> Process:
     """`spawn` on a given loop, running or not (the facade spawns before its loop runs)."""
+    coro = fn(*args, **kwargs)
+    if not inspect.iscoroutine(coro):
+        if not inspect.isawaitable(coro):
+            raise TypeError(
+                f"spawn() needs a coroutine function; {fn!r} returned {type(coro).__name__}"
+            )
+        coro = _awaited(coro)
     process = Process()
-    task = loop.create_task(_run(process, fn, args, kwargs))
+    # The task runs in a copy of this context in which `current()` is the new process.
+    context = contextvars.copy_context()
+    context.run(_current.set, process)
+    task = context.run(loop.create_task, coro)
     process._task = task
     task.add_done_callback(process._on_done)
     return process
@@ -231,6 +276,16 @@ def current() -> Process:
     except AttributeError:
         main = _main.process = Process()
     return main
+
+
+def end_main() -> None:
+    """Forget this thread's main process, closing the socket copies in its unread
+    messages: the next `current()` outside a process is a new one (`facade.run` ends
+    the main process this way)."""
+    main: Process | None = _main.__dict__.pop("process", None)
+    if main is not None:
+        while main._mailbox:
+            _close_copies(main._mailbox.popleft())
 
 
 async def receive(timeout: float | None = None) -> Any:

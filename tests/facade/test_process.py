@@ -443,6 +443,25 @@ def test_a_joined_process_raises_in_join_and_prints_nothing(
     assert capfd.readouterr().err == ""
 
 
+def test_joining_a_process_that_told_main_before_failing_prints_nothing(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """The process sends, then fails in the same step; main wakes with the message and
+    joins before the loop reports the failure: join has it, stderr stays empty."""
+    main = process.current()
+
+    def child() -> None:
+        main.send("about to fail")
+        raise ValueError("told you")
+
+    failing = process.spawn(child)
+    assert process.receive(timeout=WAIT) == "about to fail"
+    with pytest.raises(ValueError, match="told you"):
+        failing.join(timeout=WAIT)
+    until_blocked()
+    assert capfd.readouterr().err == ""
+
+
 def test_a_join_that_timed_out_does_not_hide_a_later_failure(
     capfd: pytest.CaptureFixture[str],
 ) -> None:

@@ -153,6 +153,33 @@ def test_spawn_needs_a_coroutine_function_and_a_running_loop() -> None:
         process.spawn(42)  # type: ignore[arg-type]
 
 
+async def test_spawn_of_a_plain_function_raises_type_error_at_once(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """As asyncio.create_task: a function that returns no awaitable is refused by spawn,
+    not left to fail inside a process; wrong arguments fail there too."""
+    ran: list[int] = []
+
+    def plain() -> int:
+        ran.append(1)
+        return 1
+
+    async def takes_one(value: int) -> int:
+        return value
+
+    with pytest.raises(TypeError, match="coroutine function"):
+        process.spawn(plain)  # type: ignore[arg-type]
+    assert ran == [1]  # called once, in spawn
+    with pytest.raises(TypeError):
+        process.spawn(takes_one)
+    # An awaitable that is not a coroutine is fine.
+    future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    future.set_result(7)
+    assert await bounded(process.spawn(lambda: future).join()) == 7
+    await settle()
+    assert capsys.readouterr().err == ""
+
+
 async def test_main_receives_what_a_process_sends_to_it() -> None:
     """Messages sent to the main process's `current()` reach its `receive()`."""
     main = process.current()
@@ -257,6 +284,53 @@ async def test_sockets_in_messages_arrive_as_dup_copies(
     assert kind is TcpStream
     assert container is (TcpStream if shape == "bare" else type(wrap(None)))
     assert await asyncio.to_thread(recv_exactly, client, 100) == b"reply from the copy"
+
+
+class Tagged(list):  # type: ignore[type-arg]
+    """A list subclass with an attribute of its own."""
+
+    tag = "default"
+
+
+async def test_containers_keep_their_type_and_plain_ones_pass_as_they_are(
+    served: tuple[TcpStream, socket.socket],
+) -> None:
+    """Named tuples, OrderedDict, defaultdict and list subclasses holding a socket arrive as
+    the same kind of container; one without a socket arrives as the very object sent."""
+    conn, _client = served
+    Pair = collections.namedtuple("Pair", "name conn")
+    counts: collections.defaultdict[str, Any] = collections.defaultdict(int, conn=conn)
+    tagged = Tagged([conn, 1])
+    tagged.tag = "mine"
+    plain = {"numbers": [1, 2, 3]}
+    sent = [Pair("p", conn), collections.OrderedDict(b=1, conn=conn), counts, tagged, plain]
+    arrived: list[Any] = []
+
+    async def receiver() -> None:
+        for _ in sent:
+            arrived.append(await process.receive(timeout=WAIT))
+
+    child = process.spawn(receiver)
+    for message in sent:
+        child.send(message)
+    await bounded(child.join())
+    pair, ordered, defaulted, tagged_copy, plain_copy = arrived
+    assert type(pair) is Pair
+    assert pair.name == "p"
+    assert type(ordered) is collections.OrderedDict
+    assert list(ordered) == ["b", "conn"]
+    assert type(defaulted) is collections.defaultdict
+    assert defaulted["missing"] == 0
+    assert type(tagged_copy) is Tagged
+    assert tagged_copy.tag == "mine"
+    assert tagged_copy[1] == 1
+    assert plain_copy is plain
+    copies = [pair.conn, ordered["conn"], defaulted["conn"], tagged_copy[0]]
+    assert all(copy is not conn and inode(copy.fileno()) == inode(conn.fileno()) for copy in copies)
+    for copy in copies:
+        copy.close()
+    assert counts.get("missing") is None  # the sender's own containers are untouched
+    assert tagged[0] is conn
 
 
 async def test_the_sender_closing_its_copy_leaves_the_peer_connected(
@@ -422,6 +496,24 @@ async def test_a_joined_process_raises_in_join_and_prints_nothing(
         failing = process.spawn(doomed)
         with pytest.raises(KeyError, match="joined failure"):
             await bounded(failing.join(timeout))
+    await settle()
+    assert capsys.readouterr().err == ""
+
+
+async def test_a_join_just_after_the_failure_also_prints_nothing(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A join that starts after the process failed, before the loop's next step (when the
+    failure would be reported), still takes the exception from the report."""
+
+    async def doomed() -> None:
+        raise KeyError("failed first")
+
+    failing = process.spawn(doomed)
+    await asyncio.sleep(0)  # the process runs and fails; its done-callback is queued
+    assert not failing.alive
+    with pytest.raises(KeyError, match="failed first"):
+        await failing.join()  # not through wait_for: its new task would start a step later
     await settle()
     assert capsys.readouterr().err == ""
 
