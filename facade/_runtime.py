@@ -31,6 +31,7 @@ to be used from another one.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import contextvars
 import signal
@@ -45,7 +46,15 @@ import greenlet
 import netcore
 from netcore import _process
 
-__all__ = ("ProcessGreenlet", "Runtime", "check_thread", "get_runtime", "run_sync", "wait")
+__all__ = (
+    "ProcessGreenlet",
+    "Runtime",
+    "check_call",
+    "check_thread",
+    "get_runtime",
+    "run_sync",
+    "wait",
+)
 
 T = TypeVar("T")
 
@@ -261,17 +270,30 @@ def _new_runtime() -> Runtime:
     return runtime
 
 
+@atexit.register
+def _close_main_runtime() -> None:
+    """At exit, in the main thread: the script ended, so its processes end too (they are
+    daemons, as in Inko), cancelled as by `facade.run`. Left to the garbage collector,
+    processes that never ran would print "Task was destroyed but it is pending!"."""
+    with contextlib.suppress(Exception):  # the interpreter is exiting: never fail there
+        close_runtime()
+
+
 def close_runtime() -> None:
-    """Close this thread's runtime (its processes end); the next call makes a new one."""
+    """Close this thread's runtime (its processes end) and end its main process (unread
+    messages are dropped, their socket copies closed); the next call makes new ones."""
     runtime = getattr(_local, "runtime", None)
-    if runtime is not None:
-        # Close before forgetting it: close() waits for the cancelled processes through
-        # wait(), which must find this runtime (not make a fresh loop to wait on).
-        try:
-            runtime.close()
-        finally:
-            if getattr(_local, "runtime", None) is runtime:
-                del _local.runtime
+    try:
+        if runtime is not None:
+            # Close before forgetting it: close() waits for the cancelled processes through
+            # wait(), which must find this runtime (not make a fresh loop to wait on).
+            try:
+                runtime.close()
+            finally:
+                if getattr(_local, "runtime", None) is runtime:
+                    del _local.runtime
+    finally:
+        _process.end_main()  # after the processes: their last words may be messages
 
 
 def wait(coro: Coroutine[Any, Any, T]) -> T:
@@ -335,3 +357,11 @@ def check_thread(owner: int) -> None:
             "this facade object belongs to another thread; each thread has its own event "
             "loop, so make the object in the thread that uses it"
         )
+
+
+def check_call(owner: int) -> None:
+    """Refuse a facade call that can block, made from another thread than `owner` or from
+    inside a coroutine on a running loop (also when it could have finished at once)."""
+    check_thread(owner)
+    if _get_running_loop() is not None and type(_getcurrent()) is not ProcessGreenlet:
+        raise RuntimeError(_REMEDY)

@@ -104,10 +104,12 @@ class Socket(_Datagram):
 
     def bind(self, ip: _Ip, port: int) -> None:
         """Bind to `ip`:`port`."""
+        self._check_thread()
         self._nc.bind(ip, port)
 
     def listen(self, backlog: int = 65535) -> int:
         """Start listening; returns the backlog."""
+        self._check_thread()
         return self._nc.listen(backlog)
 
     def accept(self) -> Socket:
@@ -163,7 +165,7 @@ class TcpStream(_IpEndpoint):
 
     def close(self) -> None:
         """Close the stream (idempotent); a TLS stream sends `close_notify` first."""
-        self._check()
+        self._check_thread()
         self._nc.close()
 
 

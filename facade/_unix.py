@@ -89,10 +89,12 @@ class UnixSocket(_UnixDatagramOps):
 
     def bind(self, path: _Path) -> None:
         """Bind to `path` (or an abstract name)."""
+        self._check_thread()
         self._nc.bind(path)
 
     def listen(self, backlog: int = 65535) -> int:
         """Start listening; returns the backlog."""
+        self._check_thread()
         return self._nc.listen(backlog)
 
     def accept(self) -> UnixSocket:

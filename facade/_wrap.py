@@ -14,7 +14,15 @@ from typing import Any
 from netcore._process import Copyable
 from netcore._stream import ByteStream, SocketBase, _encoded
 
-from ._runtime import _get_ident, check_thread, wait
+from ._runtime import (
+    ProcessGreenlet,
+    _get_ident,
+    _get_running_loop,
+    _getcurrent,
+    check_call,
+    check_thread,
+    wait,
+)
 
 if sys.version_info >= (3, 11):
     from typing import Self
@@ -44,6 +52,15 @@ class FacadeSocket(SocketBase):
         self._thread = _get_ident()
 
     def _check(self) -> None:
+        """Before a call that can block: this object's thread, and not inside a coroutine
+        (even when the call could finish at once; the answer must not depend on timing)."""
+        if _get_ident() != self._thread or (
+            _get_running_loop() is not None and type(_getcurrent()) is not ProcessGreenlet
+        ):
+            check_call(self._thread)
+
+    def _check_thread(self) -> None:
+        """Before a call that never blocks but changes the socket: this object's thread."""
         if _get_ident() != self._thread:
             check_thread(self._thread)
 
@@ -56,11 +73,12 @@ class FacadeSocket(SocketBase):
 
     def close(self) -> None:
         """Close the socket (idempotent); a process waiting on it gets `ClosedError`."""
-        self._check()
+        self._check_thread()
         self._io.close()
 
     def try_clone(self) -> Self:
         """A new object on a `dup` of this one's descriptor (the same kernel socket)."""
+        self._check_thread()
         return self._of(self._nc.try_clone())
 
     def __repr__(self) -> str:
@@ -77,8 +95,10 @@ class FacadeStream(FacadeSocket):
 
     def read(self, size: int = _MAX_READ) -> bytes:
         """Receive up to `size` bytes; `b''` at end of stream (see netcore's `read`)."""
-        if _get_ident() != self._thread:
-            check_thread(self._thread)
+        if _get_ident() != self._thread or (  # _check written out: every read
+            _get_running_loop() is not None and type(_getcurrent()) is not ProcessGreenlet
+        ):
+            check_call(self._thread)
         # netcore's read in its two halves: when the bytes are there, no coroutine at all.
         data = self._nc._try_read(size)
         if data is None:
@@ -123,8 +143,10 @@ class FacadeStream(FacadeSocket):
 
     def write_bytes(self, data: Any) -> int:
         """Write all of `data` (any bytes-like object); returns the count."""
-        if _get_ident() != self._thread:
-            check_thread(self._thread)
+        if _get_ident() != self._thread or (  # _check written out: every write
+            _get_running_loop() is not None and type(_getcurrent()) is not ProcessGreenlet
+        ):
+            check_call(self._thread)
         sent, total = self._nc._write_now(data)  # as read: no coroutine when the kernel takes all
         if sent < total:
             wait(self._nc._write_rest(data, sent))
@@ -156,12 +178,15 @@ class FacadeStream(FacadeSocket):
 
     def shutdown_read(self) -> None:
         """Shut down the reading half; reads then return `b''`."""
+        self._check_thread()
         self._nc.shutdown_read()
 
     def shutdown_write(self) -> None:
         """Shut down the writing half; the peer sees end of stream."""
+        self._check_thread()
         self._nc.shutdown_write()
 
     def shutdown(self) -> None:
         """Shut down both halves; affects every copy of the socket."""
+        self._check_thread()
         self._nc.shutdown()

@@ -279,6 +279,44 @@ def test_facade_call_inside_a_coroutine_names_the_remedy(
     assert getattr(_runtime._local, "runtime", None) is None or (_runtime.get_runtime().hub is None)
 
 
+@pytest.mark.parametrize("runner", [asyncio.run, netcore.run], ids=["asyncio.run", "netcore.run"])
+def test_facade_call_inside_a_coroutine_raises_even_when_it_could_finish_at_once(
+    runner: Callable[[Any], Any],
+) -> None:
+    """The refusal must not depend on timing: a read with the bytes already there, a write
+    the kernel takes at once and an accept with a connection queued raise as well."""
+    listener, conn, client = connected_pair()
+    with listener, conn, client:
+        client.sendall(b"ready")
+        wait_readable(conn.fileno())
+        queued = socket.create_connection(("127.0.0.1", listener.local_address.port), 10)
+        wait_readable(listener.fileno())
+        calls: list[Callable[[], object]] = [
+            lambda: conn.read(5),
+            lambda: conn.read_string(5),
+            lambda: conn.write_bytes(b"x"),
+            lambda: conn.write_string("x"),
+            listener.accept,
+        ]
+
+        async def main() -> int:
+            refused = 0
+            for call in calls:
+                with pytest.raises(RuntimeError, match=r"facade\.run_sync"):
+                    call()
+                refused += 1
+            return refused
+
+        with queued:
+            assert runner(main()) == len(calls)
+            # Nothing was consumed or sent by the refused calls.
+            assert conn.read(5) == b"ready"
+            listener.accept().close()
+        client.settimeout(0.2)
+        with pytest.raises(TimeoutError):
+            client.recv(1)
+
+
 # -- run_sync --------------------------------------------------------------------------------
 
 
@@ -361,6 +399,11 @@ def test_object_used_from_another_thread_raises() -> None:
             lambda: conn.write_bytes(b"x"),
             conn.read_line,
             conn.close,
+            conn.shutdown_read,
+            conn.shutdown_write,
+            conn.shutdown,
+            conn.try_clone,
+            listener.close,
         ]
 
         def other_thread() -> list[str]:
@@ -379,6 +422,35 @@ def test_object_used_from_another_thread_raises() -> None:
         assert not conn.closed
         client.sendall(b"still mine")
         assert conn.read_exact(10) == b"still mine"
+        assert conn.write_string("both halves open") == 16  # no shutdown happened
+        assert recv_exactly(client, 16) == b"both halves open"
+
+
+def test_low_level_socket_setup_refuses_other_threads() -> None:
+    """bind and listen change the socket: another thread may not call them either."""
+    from facade.socket import Socket
+    from facade.unix import UnixSocket
+
+    with Socket() as ip_sock, UnixSocket() as unix_sock:
+        uses: list[Callable[[], object]] = [
+            lambda: ip_sock.bind("127.0.0.1", 0),
+            ip_sock.listen,
+            lambda: unix_sock.bind(""),
+            unix_sock.listen,
+        ]
+
+        def other_thread() -> int:
+            try:
+                for use in uses:
+                    with pytest.raises(RuntimeError, match="another thread"):
+                        use()
+                return len(uses)
+            finally:
+                _runtime.close_runtime()
+
+        assert Background(other_thread).result() == len(uses)
+        ip_sock.bind("127.0.0.1", 0)  # still unbound: the refused call did nothing
+        assert ip_sock.listen(8) == 8
 
 
 def test_each_thread_gets_its_own_loop(loop_kind: str) -> None:
@@ -575,6 +647,60 @@ def test_run_returns_mains_result_and_closes_the_runtime() -> None:
     # The next facade call makes a new runtime.
     assert process.spawn(lambda: "new").join(timeout=5) == "new"
     assert _runtime.get_runtime().loop is not loops[0]
+
+
+def test_run_ends_the_main_process_and_closes_its_unread_copies() -> None:
+    """Messages left in the main mailbox at the end of facade.run do not reach the next
+    run, and the socket copies they hold are closed."""
+    listener = TcpListener("127.0.0.1", 0)
+
+    def first() -> int:
+        me = process.current()
+        me.send(("left over", listener))
+        return me.id
+
+    def second() -> int:
+        with pytest.raises(TimeoutError):
+            process.receive(timeout=0.02)
+        return process.current().id
+
+    with listener:
+        first_id = facade.run(first)
+        assert facade.run(second) != first_id  # (the autouse fd check sees a leaked copy)
+        assert not listener.closed  # the sender's own copy is untouched
+        with socket.create_connection(("127.0.0.1", listener.local_address.port), 10):
+            wait_readable(listener.fileno())
+            listener.accept().close()
+
+
+EXIT_SCRIPT = textwrap.dedent(
+    """
+    from facade import process
+    process.spawn(process.receive)       # never gets to run
+    process.spawn(lambda: 1 / 0 if False else None)
+    print("main done")
+    """
+)
+
+
+def test_a_script_that_ends_before_its_processes_ran_exits_quietly(
+    tmp_path: Path, loop_kind: str
+) -> None:
+    """Processes are daemons: the script ends, they end, and nothing is printed."""
+    script = tmp_path / "early_exit.py"
+    script.write_text(EXIT_SCRIPT)
+    env = {**os.environ, "NETCORE_LOOP": loop_kind, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        [sys.executable, "-W", "error::RuntimeWarning", str(script)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=env,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "main done\n"
+    assert done.stderr == ""
 
 
 def test_run_closes_the_runtime_when_main_raises() -> None:
