@@ -38,9 +38,12 @@ import _socket
 import asyncio
 import contextlib
 import errno
+import fcntl
 import os
 import select
 import socket
+import sys
+import termios
 import threading
 import time
 import warnings
@@ -61,6 +64,7 @@ _type_of = _socket.socket.type.__get__
 # accept(2): "Linux accept() passes already-pending network errors on the new socket as an
 # error code from accept()"; these mean that one connection died, not the listener
 # (the same policy as trio's _ignorable_accept_errno_names).
+_ACCEPTING_TYPES = (socket.SOCK_STREAM, socket.SOCK_SEQPACKET)
 _IGNORABLE_ACCEPT_ERRNOS = frozenset(
     getattr(errno, name)
     for name in (
@@ -419,6 +423,20 @@ class SocketIO:
             return self.poll_readable()
         return True
 
+    def discard_received(self) -> None:
+        """Drop the bytes the kernel has queued for reading right now (`shutdown_read`:
+        reads then return `b''`). Takes no more than was queued when it started."""
+        left = int.from_bytes(fcntl.ioctl(self.fd, termios.FIONREAD, bytes(4)), sys.byteorder)
+        view = _receive_buffer()
+        while left > 0:
+            try:
+                count = self.sock.recv_into(view, min(left, len(view)))
+            except OSError:  # EAGAIN (nothing after all) or the connection is gone
+                return
+            if not count:
+                return
+            left -= count
+
     def poll_readable(self) -> bool:
         """Whether poll(2) reports the fd readable (or at EOF, or in error) right now."""
         poller = self._poller
@@ -603,7 +621,11 @@ class SocketIO:
             # more than the rest of this method.
             fd, address = sock._accept()  # type: ignore[attr-defined]
         except OSError as exc:
-            if exc.errno not in _IGNORABLE_ACCEPT_ERRNOS:
+            if exc.errno not in _IGNORABLE_ACCEPT_ERRNOS or (
+                # A connection's network error on a listener, but on a datagram socket
+                # the answer itself: it cannot accept at all.
+                exc.errno == errno.EOPNOTSUPP and _type_of(sock) not in _ACCEPTING_TYPES
+            ):
                 raise
             return None
         return socket.socket(_family_of(sock), _type_of(sock), sock.proto, fd), address

@@ -145,8 +145,16 @@ class DatagramOps(IpEndpoint):
         return await self._io.sendto(data, sockaddr(address, number))
 
     async def receive_from(self, size: int = 65536) -> tuple[bytes, SocketAddress]:
-        """One datagram (truncated to `size`) and the address it came from."""
+        """One datagram (truncated to `size`) and the address it came from.
+
+        On a connected stream, as `read` (up to `size` bytes) and the peer's address.
+        """
         check_size(size)
+        if self._io.is_stream:
+            # recvfrom(2) names no sender on a stream. The peer is looked up first, so
+            # an unconnected socket fails (ENOTCONN) before anything is received.
+            peer = self.peer_address
+            return await self.read(size), peer
         data, address = await self._io.recvfrom(size)
         return data, SocketAddress.from_sockaddr(address)
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import errno
 import io
-import math
 import os
 import socket
 import sys
@@ -26,6 +25,7 @@ else:  # pragma: no cover
 
 from ._engine import SocketIO
 from ._errors import ClosedError, EndOfStream, LimitExceeded
+from ._timeout import check_seconds
 
 __all__ = ("AsyncSocketBase", "ByteStream", "SocketBase", "check_size")
 
@@ -113,13 +113,7 @@ class SocketBase:
         if seconds is None:
             self._io.deadline = None
             return
-        if not isinstance(seconds, (int, float)) or isinstance(seconds, bool):
-            raise TypeError(
-                f"timeout_after needs seconds as a number, not {type(seconds).__name__}"
-            )
-        if math.isnan(seconds):
-            raise ValueError("timeout_after must be a number of seconds, not NaN")
-        self._io.deadline = time.monotonic() + seconds
+        self._io.deadline = time.monotonic() + check_seconds(seconds, "timeout_after")
 
     @property
     def deadline(self) -> float | None:
@@ -184,6 +178,8 @@ class ByteStream(AsyncSocketBase):
         On a datagram socket, one datagram truncated to `size`. Raises `ClosedError`,
         `TimeoutError` past the deadline, `BusyError` if another task is reading.
         """
+        if type(size) is not int:
+            check_size(size)  # TypeError for a float or a bool, before anything waits
         if size <= 0 or self._pending is not None:
             data = self._try_read(size)
             assert data is not None  # nothing to receive, or buffered bytes: never waits
@@ -227,8 +223,10 @@ class ByteStream(AsyncSocketBase):
         finish at once builds no coroutine. `read` does not call it on its hot path: a
         subclass that overrides it overrides `read` and `_read_waiting` too (`TlsStream`).
         """
-        if size <= 0:  # checked first: pending[:-1] would take all but one byte
+        if type(size) is not int or size <= 0:  # first: pending[:-1] takes all but one byte
             check_size(size)
+            if size:  # an int subclass
+                return self._try_read(int(size))
             self._io.check_open()
             return b""
         if self._pending:
@@ -398,7 +396,7 @@ class ByteStream(AsyncSocketBase):
 
     async def print(self, text: str = "") -> int:
         """`write_string(text + '\\n')`."""
-        return await self.write_string(f"{text}\n")
+        return await self.write_bytes(_encoded(text) + b"\n")
 
     async def flush(self) -> None:
         """Wait until written bytes are handed to the kernel (writes are direct: a no-op)."""
@@ -440,15 +438,22 @@ class ByteStream(AsyncSocketBase):
     # -- shutdown and close ---------------------------------------------------------------
 
     def _shutdown(self, how: int) -> None:
-        self._io.check_open()
+        io = self._io
+        io.check_open()
         try:
-            self._io.sock.shutdown(how)
+            io.sock.shutdown(how)
         except OSError as exc:
             # A stream that was connected and is no longer: the peer reset it, so there is
             # nothing left to shut down (ENOTCONN). Servers must not die of a client that
             # hung up first; a low-level Socket that never connected still gets the error.
             if exc.errno != errno.ENOTCONN or not self._always_connected:
                 raise
+        if how != socket.SHUT_WR and io.is_stream:
+            # Reads return b'' from now on: Linux would still hand out the bytes that had
+            # arrived before (and kept here by read_line), so they go now. Bytes the peer
+            # sends later may still be read; a reader should not be reading any more.
+            self._pending = None
+            io.discard_received()
 
     def shutdown_read(self) -> None:
         """Shut down the reading half (`shutdown(SHUT_RD)`); reads then return `b''`."""

@@ -10,12 +10,22 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import math
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
-__all__ = ("limit",)
+__all__ = ("check_seconds", "limit")
 
 T = TypeVar("T")
+
+
+def check_seconds(value: object, name: str) -> float:
+    """`value` as seconds: `TypeError` unless it is a real number, `ValueError` for NaN."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        raise TypeError(f"{name} needs seconds as a number, not {type(value).__name__}")
+    if math.isnan(value):
+        raise ValueError(f"{name} must be a number of seconds, not NaN")
+    return float(value)
 
 
 async def limit(coro: Coroutine[Any, Any, T], seconds: float, what: str) -> T:
@@ -23,7 +33,13 @@ async def limit(coro: Coroutine[Any, Any, T], seconds: float, what: str) -> T:
 
     The work runs as a task of its own; when time runs out that task is cancelled and
     awaited, so its cleanup (closing a half-made socket) is done before this returns.
+    A bad `seconds` (`TypeError`/`ValueError`) fails before `coro` starts.
     """
+    try:
+        seconds = check_seconds(seconds, "timeout")
+    except BaseException:
+        coro.close()
+        raise
     loop = asyncio.get_running_loop()
     task = loop.create_task(coro)
     expired = False

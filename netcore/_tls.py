@@ -50,7 +50,6 @@ import asyncio
 import contextlib
 import errno
 import logging
-import math
 import socket
 import ssl
 import sys
@@ -61,6 +60,7 @@ from ._engine import SocketIO, _receive_buffer
 from ._errors import BusyError, ClosedError
 from ._stream import _encoded, check_size
 from ._tcp import TcpListener, TcpStream
+from ._timeout import check_seconds
 from .ip import IpAddress
 
 if sys.version_info >= (3, 11):
@@ -90,11 +90,10 @@ def check_handshake_timeout(value: object) -> float | None:
     """`handshake_timeout` as seconds or None, else `TypeError`/`ValueError`."""
     if value is None:
         return None
-    if not isinstance(value, (int, float)) or isinstance(value, bool):
-        raise TypeError(f"handshake_timeout must be seconds or None, not {type(value).__name__}")
-    if math.isnan(value) or value < 0:
+    seconds = check_seconds(value, "handshake_timeout")
+    if seconds < 0:
         raise ValueError(f"handshake_timeout must be zero or more seconds, got {value}")
-    return float(value)
+    return seconds
 
 
 def check_tls(context: object, *, server_side: bool = True) -> ssl.SSLContext:
@@ -313,7 +312,7 @@ class TlsStream(TcpStream):
     # out of the SSLObject, so the synchronous half serves just what needs no decryption.
 
     def _try_read(self, size: int) -> bytes | None:
-        if size > 0 and not self._pending:
+        if type(size) is int and size > 0 and not self._pending:
             return None
         return super()._try_read(size)
 

@@ -586,7 +586,8 @@ async def check_half_close(make_pair: PairFactory, make_clogged_pair: PairFactor
 
 @_check
 async def check_shutdown_read(make_pair: PairFactory, make_clogged_pair: PairFactory) -> None:
-    """`shutdown_read`: reads return b'' (a waiting reader wakes); writing still works."""
+    """`shutdown_read`: reads return b'' (a waiting reader wakes, bytes that had arrived
+    are dropped); writing still works."""
     async with _opened(make_pair) as (stream, peer):
         waiting = await _started(stream.read(10))
         stream.shutdown_read()
@@ -595,6 +596,16 @@ async def check_shutdown_read(make_pair: PairFactory, make_clogged_pair: PairFac
         assert await _bounded(stream.read_all()) == b""
         assert await stream.write_bytes(b"one way") == 7
         assert await _peer_receive_exact(peer, 7) == b"one way"
+    async with _opened(make_pair) as (stream, peer):
+        # Bytes that arrived before, in the kernel or kept by read_line: gone too.
+        await _peer_send(peer, b"0123456789 and more\n")
+        await _settle()
+        with pytest.raises(LimitExceeded):
+            await _bounded(stream.read_line(4))
+        stream.shutdown_read()
+        assert await _bounded(stream.read(100)) == b""
+        assert await _bounded(stream.read_line()) == b""
+        assert await _bounded(stream.read_all()) == b""
     async with _opened(make_pair) as (stream, peer):
         stream.shutdown()  # both halves
         assert await _bounded(stream.read(10)) == b""
@@ -971,6 +982,8 @@ async def check_bad_arguments(make_pair: PairFactory, make_clogged_pair: PairFac
             (lambda: stream.write_string(b"bytes"), TypeError),  # type: ignore[arg-type]
             (lambda: stream.write_all(b"ok", "text"), TypeError),
             (lambda: stream.write_bytes(42), TypeError),
+            (lambda: stream.print(b"bytes"), TypeError),  # type: ignore[arg-type]
+            (lambda: stream.print(None), TypeError),  # type: ignore[arg-type]
         ]
         for call, error in calls:
             with pytest.raises(error):
@@ -978,3 +991,13 @@ async def check_bad_arguments(make_pair: PairFactory, make_clogged_pair: PairFac
         assert await _bounded(stream.read_line()) == b"kept\n"
         await stream.write_bytes(b"fine")
         assert await _peer_receive_exact(peer, 4) == b"fine"
+        # A size of the wrong type fails at once, also right after a short read (when a
+        # read waits before it receives) and with nothing to read: never a wait.
+        await _peer_send(peer, b"x")
+        assert await _bounded(stream.read(100)) == b"x"
+        for size in (1.5, True, "1", None):
+            for read in (stream.read, stream.read_string):
+                with pytest.raises(TypeError):
+                    await _bounded(read(size))  # type: ignore[arg-type]
+        await _peer_send(peer, b"still here")
+        assert await _bounded(stream.read_exact(10)) == b"still here"

@@ -55,6 +55,7 @@ from tests.helpers import (
     needs_ipv6,
     raises_errno,
     refused_port,
+    stdlib_listener,
     stdlib_socket,
 )
 
@@ -237,6 +238,37 @@ async def test_accept_and_connect(host: str) -> None:
             assert await connection.write_bytes(b"pong") == 4
             assert await bounded(client.read(4)) == b"pong"
             await client.flush()
+
+
+@pytest.mark.parametrize("host", HOSTS)
+async def test_receive_from_on_a_connected_stream(host: str) -> None:
+    """recvfrom(2) names no sender on a stream: receive_from gives the peer's address,
+    and an unconnected stream fails (ENOTCONN) without a byte read or lost."""
+    with Socket(domain(host)) as unconnected, raises_errno(errno.ENOTCONN):
+        await bounded(unconnected.receive_from(10))
+    with stdlib_listener(host) as server, Socket(domain(host)) as client:
+        await bounded(client.connect(host, server.getsockname()[1]))
+        peer, _ = server.accept()
+        with peer:
+            peer.sendall(b"hello")
+            data, sender = await bounded(client.receive_from(10))
+            assert data == b"hello"
+            assert sender == client.peer_address
+            assert sender == SocketAddress(host, server.getsockname()[1])
+
+
+@pytest.mark.parametrize("host", HOSTS)
+async def test_accept_on_a_datagram_socket_fails_at_once(host: str) -> None:
+    """EOPNOTSUPP means "cannot accept at all" here, not a connection's error to skip:
+    no wait, no spinning, also with a datagram queued."""
+    with Socket(domain(host), DGRAM) as sock, stdlib_socket(host, socket.SOCK_DGRAM) as peer:
+        sock.bind(host, 0)
+        with raises_errno(errno.EOPNOTSUPP):
+            await bounded(sock.accept(), 2)
+        peer.sendto(b"queued", (host, sock.local_address.port))
+        with raises_errno(errno.EOPNOTSUPP):
+            await bounded(sock.accept(), 2)
+        assert await bounded(sock.read(10)) == b"queued"
 
 
 @pytest.mark.parametrize("host", HOSTS)

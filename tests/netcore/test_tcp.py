@@ -532,6 +532,27 @@ async def test_connect_bad_arguments(
     assert open_fds() == before
 
 
+@pytest.mark.parametrize(
+    ("timeout", "error"),
+    [("5", TypeError), (True, TypeError), ([1], TypeError), (float("nan"), ValueError)],
+)
+async def test_connect_bad_timeout_connects_nothing(
+    count_sockets: list[int], recwarn: pytest.WarningsRecorder, timeout: Any, error: type[Exception]
+) -> None:
+    """A bad timeout fails before any socket is made or any connection attempt starts."""
+    with stdlib_listener("127.0.0.1") as server:
+        server.setblocking(False)
+        made = len(count_sockets)  # the listener itself
+        with pytest.raises(error, match="timeout"):
+            await bounded(TcpStream.connect("127.0.0.1", server.getsockname()[1], timeout=timeout))
+        await asyncio.sleep(0.05)  # an attempt left running would have connected by now
+        with pytest.raises(BlockingIOError):
+            server.accept()
+        assert len(count_sockets) == made
+    gc.collect()
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+
+
 @pytest.mark.parametrize("host", HOSTS)
 async def test_stream_try_clone(host: str) -> None:
     """Inko's TcpClient.try_clone: the clone sees the unread bytes."""
