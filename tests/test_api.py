@@ -127,7 +127,8 @@ def test_what_never_waits_is_shared(suffix: str) -> None:
 
 
 def test_facade_ip_is_netcore_ip() -> None:
-    """facade.ip holds the same objects as netcore.ip, not copies."""
+    """facade.ip is the netcore.ip module itself: the same objects, not copies."""
+    assert facade.ip is netcore.ip
     assert set(facade.ip.__all__) == set(netcore.ip.__all__)
     for name in netcore.ip.__all__:
         assert getattr(facade.ip, name) is getattr(netcore.ip, name), name
