@@ -133,8 +133,8 @@ class TcpStream(_IpEndpoint):
         self,
         ip: _Ip,
         port: int,
-        *,
         timeout: float | None = None,
+        *,
         tls: ssl.SSLContext | None = None,
         server_hostname: str | None = None,
     ) -> None:
@@ -155,8 +155,8 @@ class TcpStream(_IpEndpoint):
         cls,
         ip: _Ip,
         port: int,
-        *,
         timeout: float | None = None,
+        *,
         tls: ssl.SSLContext | None = None,
         server_hostname: str | None = None,
     ) -> Self:

@@ -109,11 +109,11 @@ class UnixStream(_UnixEndpoint):
     __module__ = "facade.unix"
     _nc: nc_unix.UnixStream
 
-    def __init__(self, path: _Path, *, timeout: float | None = None) -> None:
+    def __init__(self, path: _Path, timeout: float | None = None) -> None:
         self._adopt(wait(nc_unix.UnixStream.connect(path, timeout=timeout)))
 
     @classmethod
-    def connect(cls, path: _Path, *, timeout: float | None = None) -> Self:
+    def connect(cls, path: _Path, timeout: float | None = None) -> Self:
         """Connect to the listener at `path` (the same as calling the class)."""
         return cls(path, timeout=timeout)
 

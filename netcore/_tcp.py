@@ -148,8 +148,8 @@ class TcpStream(IpEndpoint):
         cls,
         ip: IpAddress | str | bytes,
         port: int,
-        *,
         timeout: float | None = None,
+        *,
         tls: None = None,
         server_hostname: str | None = None,
     ) -> Self: ...
@@ -159,8 +159,8 @@ class TcpStream(IpEndpoint):
         cls,
         ip: IpAddress | str | bytes,
         port: int,
-        *,
         timeout: float | None = None,
+        *,
         tls: ssl.SSLContext,
         server_hostname: str | None = None,
     ) -> TlsStream: ...
@@ -169,8 +169,8 @@ class TcpStream(IpEndpoint):
         cls,
         ip: IpAddress | str | bytes,
         port: int,
-        *,
         timeout: float | None = None,
+        *,
         tls: ssl.SSLContext | None = None,
         server_hostname: str | None = None,
     ) -> Self | TlsStream:

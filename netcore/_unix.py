@@ -326,7 +326,7 @@ class UnixStream(UnixEndpoint):
         raise TypeError("a UnixStream is made with 'await UnixStream.connect(path)'")
 
     @classmethod
-    async def connect(cls, path: _AddressLike, *, timeout: float | None = None) -> Self:
+    async def connect(cls, path: _AddressLike, timeout: float | None = None) -> Self:
         """Connect to the listener at `path` (or abstract name `'\\0name'`).
 
         Raises `FileNotFoundError` when the path does not exist, `ConnectionRefusedError`

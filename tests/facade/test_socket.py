@@ -729,6 +729,25 @@ def test_facade_pair_busy_and_deadline(make_pair: FacadePair) -> None:
             a.write_string("after shutdown")
 
 
+def test_connect_takes_the_timeout_by_position_too(tmp_path: Any) -> None:
+    """`TcpStream.connect(ip, port, timeout)` as API.md spells it, and the Unix twin."""
+    import facade.unix
+
+    with TcpListener("127.0.0.1", 0) as listener:
+        port = listener.local_address.port
+        for stream in (TcpStream.connect("127.0.0.1", port, 5), TcpStream("127.0.0.1", port, 5)):
+            with stream, listener.accept() as accepted:
+                assert accepted.peer_address == stream.local_address
+    path = str(tmp_path / "positional.sock")
+    with facade.unix.UnixListener(path) as unix_listener:
+        for unix_stream in (
+            facade.unix.UnixStream.connect(path, 5),
+            facade.unix.UnixStream(path, 5),
+        ):
+            with unix_stream, unix_listener.accept():
+                pass
+
+
 # -- the shared conformance suite, through the facade ----------------------------------------
 
 try:
