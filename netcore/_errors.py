@@ -8,6 +8,7 @@ mean the peer or the network, `BusyError` means two tasks used one socket at onc
 from __future__ import annotations
 
 import errno
+from typing import Any
 
 __all__ = (
     "AddressParseError",
@@ -39,6 +40,9 @@ class ClosedError(NetcoreError, OSError):
     def __str__(self) -> str:
         return str(self.strerror)
 
+    def __reduce__(self) -> tuple[Any, ...]:  # pickle and copy: rebuilt from its own arguments
+        return type(self), (self.strerror,), self.__dict__ or None
+
 
 class BusyError(NetcoreError, RuntimeError):
     """Another task is already waiting to read (or write) on this socket object."""
@@ -57,6 +61,9 @@ class EndOfStream(NetcoreError, EOFError):
     def __init__(self, message: str, partial: bytes = b"") -> None:
         super().__init__(message)
         self.partial = partial
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return type(self), (self.args[0], self.partial), self.__dict__ or None
 
 
 class LimitExceeded(NetcoreError, ValueError):
@@ -78,3 +85,6 @@ class AddressParseError(NetcoreError, ValueError):
             text = address.decode("latin-1") if isinstance(address, bytes) else address
             message = f"'{text}' is not a valid IP address"
         super().__init__(message)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return type(self), (self.address,), self.__dict__ or None

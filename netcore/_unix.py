@@ -88,6 +88,9 @@ class TruncatedFdsError(NetcoreError, OSError):
     def __str__(self) -> str:
         return str(self.strerror)
 
+    def __reduce__(self) -> tuple[Any, ...]:  # pickle and copy: rebuilt from its arguments
+        return type(self), (self.strerror, self.data, self.received), self.__dict__ or None
+
 
 def _address(path: _AddressLike) -> tuple[UnixAddress, bytes]:
     address = UnixAddress(path)

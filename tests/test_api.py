@@ -275,3 +275,33 @@ def test_comparison_notices_a_difference() -> None:
     assert any("close: missing" in problem for problem in problems), problems
     assert any("read: a coroutine" in problem for problem in problems), problems
     assert any("= 65536" in problem and "= 1)" in problem for problem in problems), problems
+
+
+def test_errors_survive_pickle_and_copy() -> None:
+    """The library's exceptions cross process boundaries (multiprocessing, logging
+    handlers) and `copy` intact: same type, message, errno and extra fields."""
+    import copy
+    import errno
+    import pickle
+
+    from netcore.unix import TruncatedFdsError
+
+    errors: list[BaseException] = [
+        netcore.ClosedError(),
+        netcore.ClosedError("closed while reading"),
+        netcore.BusyError("busy"),
+        netcore.EndOfStream("ended after 2 of 4 bytes", b"ab"),
+        netcore.LimitExceeded("no newline within 4 bytes"),
+        netcore.AddressParseError("1.2.3"),
+        netcore.AddressParseError(b"\xff"),
+        netcore.AddressParseError(""),
+        TruncatedFdsError("too many fds", b"data", 3),
+    ]
+    for error in errors:
+        for clone in (pickle.loads(pickle.dumps(error)), copy.copy(error)):  # noqa: S301 - our own bytes
+            assert type(clone) is type(error)
+            assert str(clone) == str(error)
+            assert clone.args == error.args
+            for field in ("errno", "strerror", "partial", "address", "data", "received"):
+                assert getattr(clone, field, None) == getattr(error, field, None), field
+    assert pickle.loads(pickle.dumps(netcore.ClosedError())).errno == errno.EBADF  # noqa: S301
