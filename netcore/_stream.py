@@ -23,7 +23,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     from typing_extensions import Self
 
-from ._engine import SocketIO
+from ._engine import SocketIO, _get_running_loop
 from ._errors import ClosedError, EndOfStream, LimitExceeded
 from ._timeout import check_seconds
 
@@ -191,13 +191,20 @@ class ByteStream(AsyncSocketBase):
         #   level-triggered registration reports at once if data came meanwhile. That
         #   saves a failing recv (an exception) or a poll(2) per round trip. With a
         #   deadline, data already there must win over an expired deadline: poll decides.
-        # * The wait awaits the engine's future here, and the small receive is inline: no
-        #   coroutine frame per wait, no call per receive.
+        # * The wait awaits the engine's future here (made here too in the common case),
+        #   and the small receive is inline: no coroutine frame per wait, no call per
+        #   receive.
         io = self._io
         wait = io.drained and (io.deadline is None or not io.poll_readable())
         while True:
             if wait:
-                fut = io.wait_for_read()
+                loop = _get_running_loop()
+                if io._reading and io.reader is None and loop is io._loop and io.deadline is None:
+                    # wait_for_read's common case written out: registered on this loop
+                    # already (so open), nobody else waiting, no deadline to arm.
+                    fut = io.reader = loop.create_future()
+                else:
+                    fut = io.wait_for_read()
                 try:
                     await fut
                 except BaseException:
