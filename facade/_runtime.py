@@ -363,5 +363,5 @@ def check_call(owner: int) -> None:
     """Refuse a facade call that can block, made from another thread than `owner` or from
     inside a coroutine on a running loop (also when it could have finished at once)."""
     check_thread(owner)
-    if _get_running_loop() is not None and type(_getcurrent()) is not ProcessGreenlet:
+    if type(_getcurrent()) is not ProcessGreenlet and _get_running_loop() is not None:
         raise RuntimeError(_REMEDY)

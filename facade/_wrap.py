@@ -55,7 +55,7 @@ class FacadeSocket(SocketBase):
         """Before a call that can block: this object's thread, and not inside a coroutine
         (even when the call could finish at once; the answer must not depend on timing)."""
         if _get_ident() != self._thread or (
-            _get_running_loop() is not None and type(_getcurrent()) is not ProcessGreenlet
+            type(_getcurrent()) is not ProcessGreenlet and _get_running_loop() is not None
         ):
             check_call(self._thread)
 
@@ -96,7 +96,7 @@ class FacadeStream(FacadeSocket):
     def read(self, size: int = _MAX_READ) -> bytes:
         """Receive up to `size` bytes; `b''` at end of stream (see netcore's `read`)."""
         if _get_ident() != self._thread or (  # _check written out: every read
-            _get_running_loop() is not None and type(_getcurrent()) is not ProcessGreenlet
+            type(_getcurrent()) is not ProcessGreenlet and _get_running_loop() is not None
         ):
             check_call(self._thread)
         # netcore's read in its two halves: when the bytes are there, no coroutine at all.
@@ -144,7 +144,7 @@ class FacadeStream(FacadeSocket):
     def write_bytes(self, data: Any) -> int:
         """Write all of `data` (any bytes-like object); returns the count."""
         if _get_ident() != self._thread or (  # _check written out: every write
-            _get_running_loop() is not None and type(_getcurrent()) is not ProcessGreenlet
+            type(_getcurrent()) is not ProcessGreenlet and _get_running_loop() is not None
         ):
             check_call(self._thread)
         sent, total = self._nc._write_now(data)  # as read: no coroutine when the kernel takes all
