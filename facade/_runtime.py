@@ -34,6 +34,7 @@ import asyncio
 import atexit
 import contextlib
 import contextvars
+import os
 import signal
 import sys
 import threading
@@ -240,11 +241,11 @@ class _CloseAtThreadEnd:
     __slots__ = ("runtime",)
 
     def __init__(self, runtime: Runtime) -> None:
-        self.runtime = runtime
+        self.runtime: Runtime | None = runtime
 
     def __del__(self) -> None:
-        if sys.is_finalizing():
-            return  # the interpreter is exiting: the OS reclaims everything
+        if sys.is_finalizing() or self.runtime is None:
+            return  # exiting (the OS reclaims everything), or forgotten after a fork
         with contextlib.suppress(Exception):  # never raise from __del__
             self.runtime.close()
 
@@ -268,6 +269,26 @@ def _new_runtime() -> Runtime:
     runtime = _local.runtime = Runtime()
     _local.close_at_thread_end = _CloseAtThreadEnd(runtime)
     return runtime
+
+
+#: Runtimes a fork() left behind in this (child) process: never closed, never collected.
+_inherited: list[Runtime] = []
+
+
+def _forget_after_fork() -> None:
+    """In the child of fork(): the parent's runtime is not ours. Its loop shares the
+    parent's epoll instance, so closing it or its sockets here (at exit, at thread end,
+    or when collected) would unregister the parent's fds; the next facade call makes a
+    fresh runtime instead."""
+    runtime = _local.__dict__.pop("runtime", None)
+    guard = _local.__dict__.pop("close_at_thread_end", None)
+    if guard is not None:
+        guard.runtime = None
+    if runtime is not None:
+        _inherited.append(runtime)
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)
 
 
 @atexit.register

@@ -90,6 +90,7 @@ class Socket(_Datagram):
 
     def to_socket(self) -> _stdlib_socket.socket:
         """Detach and return the stdlib socket, in blocking mode; this object is then closed."""
+        self._check_thread()
         return self._nc.to_socket()
 
     @property

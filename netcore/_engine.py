@@ -179,6 +179,7 @@ class SocketIO:
         "drained",
         "fd",
         "is_stream",
+        "read_shut",
         "reader",
         "sock",
         "writer",
@@ -205,6 +206,8 @@ class SocketIO:
         # Set by a short receive on a stream: the kernel buffer was empty a moment ago, so
         # the next receive should not start with a syscall that will most likely fail.
         self.drained = False
+        # Set by shutdown_read() on a stream: every receive returns b'' from then on.
+        self.read_shut = False
         self._poller: select.poll | None = None
 
     # -- lifetime -----------------------------------------------------------------------
@@ -380,6 +383,8 @@ class SocketIO:
         """
         if self.closed:
             raise ClosedError()
+        if self.read_shut:
+            return b""
         if not self._worth_receiving():
             return None
         try:
@@ -423,10 +428,17 @@ class SocketIO:
             return self.poll_readable()
         return True
 
-    def discard_received(self) -> None:
-        """Drop the bytes the kernel has queued for reading right now (`shutdown_read`:
-        reads then return `b''`). Takes no more than was queued when it started."""
-        left = int.from_bytes(fcntl.ioctl(self.fd, termios.FIONREAD, bytes(4)), sys.byteorder)
+    def shut_reading(self) -> None:
+        """After shutdown(SHUT_RD) of a stream: every receive returns b'' from now on, and
+        the bytes the kernel had queued are dropped, so the socket's copies (dups) do not
+        read them either. (Linux hands out both: queued bytes, and bytes the peer sends
+        later.) Drops no more than was queued when it started."""
+        self.read_shut = True
+        try:
+            queued = fcntl.ioctl(self.fd, termios.FIONREAD, bytes(4))
+        except OSError:  # EINVAL: a listening socket has no byte stream to drop
+            return
+        left = int.from_bytes(queued, sys.byteorder)
         view = _receive_buffer()
         while left > 0:
             try:
@@ -454,6 +466,8 @@ class SocketIO:
         while True:
             if self.closed:
                 raise ClosedError()
+            if self.read_shut:
+                return 0
             if not self._worth_receiving():
                 await self.wait_readable()
                 continue
@@ -471,6 +485,8 @@ class SocketIO:
         while True:
             if self.closed:
                 raise ClosedError()
+            if self.read_shut:
+                return 0
             try:
                 return self.sock.recv_into(buffer, size, flags)
             except (BlockingIOError, InterruptedError):
@@ -496,6 +512,8 @@ class SocketIO:
         while True:
             if self.closed:
                 raise ClosedError()
+            if self.read_shut:
+                return b"", [], 0, None
             try:
                 return self.sock.recvmsg(size, ancillary_size, flags)
             except (BlockingIOError, InterruptedError):

@@ -63,23 +63,21 @@ def copy_message(message: Any) -> Any:
 
 
 def _copy(message: Any, made: list[Any]) -> Any:
-    """`message` with its sockets copied; a container with none inside is passed as is."""
+    """`message` with its sockets copied. Lists and dicts arrive as new ones (of the same
+    type) at every level, as a message should; a tuple with no socket inside is immutable
+    and passes as it is."""
     if isinstance(message, Copyable):
         copy = message.try_clone()
         made.append(copy)
         return copy
-    if isinstance(message, (tuple, list)):
+    if isinstance(message, tuple):
         count = len(made)
         items = [_copy(item, made) for item in message]
-        if len(made) == count:
-            return message  # no socket inside: nothing to copy
-        return _rebuilt(message, items)
+        return message if len(made) == count else _rebuilt(message, items)
+    if isinstance(message, list):
+        return _rebuilt(message, [_copy(item, made) for item in message])
     if isinstance(message, dict):
-        count = len(made)
-        values = {key: _copy(value, made) for key, value in message.items()}
-        if len(made) == count:
-            return message
-        return _rebuilt(message, values)
+        return _rebuilt(message, {key: _copy(value, made) for key, value in message.items()})
     return message
 
 
@@ -93,7 +91,10 @@ def _rebuilt(message: Any, contents: Any) -> Any:
         return tuple(contents)
     if isinstance(message, tuple):
         make = getattr(kind, "_make", None)  # a named tuple takes its fields one by one
-        return make(contents) if make is not None else kind(contents)
+        try:
+            return make(contents) if make is not None else kind(contents)
+        except TypeError:  # a constructor of its own: a plain tuple then
+            return tuple(contents)
     # A list or dict subclass: a shallow copy keeps what its constructor would need
     # (a defaultdict's factory), then gets the copied contents.
     rebuilt = copy.copy(message)
@@ -138,6 +139,7 @@ class Process:
         # cancellation) does not count.
         self._joiners = 0
         self._joined = False
+        self._ended = False  # a main process that end_main() forgot
 
     @property
     def id(self) -> int:
@@ -146,8 +148,10 @@ class Process:
 
     @property
     def alive(self) -> bool:
-        """Whether the process is still running (the main process always is)."""
-        return self._task is None or not self._task.done()
+        """Whether the process is still running (a main process until its thread's
+        facade runtime closes)."""
+        task = self._task
+        return not self._ended if task is None else not task.done()
 
     def send(self, message: Any) -> None:
         """Put `message` in this process's mailbox; never waits.
@@ -284,6 +288,7 @@ def end_main() -> None:
     the main process this way)."""
     main: Process | None = _main.__dict__.pop("process", None)
     if main is not None:
+        main._ended = True  # later sends to it are dropped, as to any finished process
         while main._mailbox:
             _close_copies(main._mailbox.popleft())
 

@@ -41,10 +41,10 @@ def check_size(size: object, name: str = "size") -> int:
     return size
 
 
-def _encoded(text: str) -> bytes:
+def _encoded(text: str, what: str = "write_string") -> bytes:
     """`text` as UTF-8 for `write_string`; `TypeError` if it is not a str."""
     if not isinstance(text, str):
-        raise TypeError(f"write_string() needs a str, not {type(text).__name__}")
+        raise TypeError(f"{what}() needs a str, not {type(text).__name__}")
     return text.encode()
 
 
@@ -211,8 +211,10 @@ class ByteStream(AsyncSocketBase):
                     io.forget_reader(fut)
                     raise
             # Also after a wake-up: a callback may have closed or detached it meanwhile.
-            if io.closed:
-                raise ClosedError()
+            if io.closed or io.read_shut:
+                if io.closed:
+                    raise ClosedError()
+                return b""
             try:
                 if size > _MAX_READ:
                     return io.recv_now(size, 0)
@@ -403,7 +405,7 @@ class ByteStream(AsyncSocketBase):
 
     async def print(self, text: str = "") -> int:
         """`write_string(text + '\\n')`."""
-        return await self.write_bytes(_encoded(text) + b"\n")
+        return await self.write_bytes(_encoded(text, "print") + b"\n")
 
     async def flush(self) -> None:
         """Wait until written bytes are handed to the kernel (writes are direct: a no-op)."""
@@ -456,11 +458,8 @@ class ByteStream(AsyncSocketBase):
             if exc.errno != errno.ENOTCONN or not self._always_connected:
                 raise
         if how != socket.SHUT_WR and io.is_stream:
-            # Reads return b'' from now on: Linux would still hand out the bytes that had
-            # arrived before (and kept here by read_line), so they go now. Bytes the peer
-            # sends later may still be read; a reader should not be reading any more.
-            self._pending = None
-            io.discard_received()
+            self._pending = None  # bytes read_line kept: b'' from now on means now
+            io.shut_reading()
 
     def shutdown_read(self) -> None:
         """Shut down the reading half (`shutdown(SHUT_RD)`); reads then return `b''`."""

@@ -606,6 +606,14 @@ async def check_shutdown_read(make_pair: PairFactory, make_clogged_pair: PairFac
         assert await _bounded(stream.read(100)) == b""
         assert await _bounded(stream.read_line()) == b""
         assert await _bounded(stream.read_all()) == b""
+        # Nor what the peer sends afterwards (Linux TCP would still deliver it; a Unix
+        # peer is refused with EPIPE).
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            peer.send(b"later")
+        await _settle()
+        assert await _bounded(stream.read(100)) == b""
+        assert await _bounded(stream.read_bytes(bytearray(), 10)) == 0
+        assert await _bounded(stream.read_string()) == ""
     async with _opened(make_pair) as (stream, peer):
         stream.shutdown()  # both halves
         assert await _bounded(stream.read(10)) == b""

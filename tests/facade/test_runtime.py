@@ -427,7 +427,7 @@ def test_object_used_from_another_thread_raises() -> None:
 
 
 def test_low_level_socket_setup_refuses_other_threads() -> None:
-    """bind and listen change the socket: another thread may not call them either."""
+    """bind, listen and to_socket change the socket: another thread may not call them."""
     from facade.socket import Socket
     from facade.unix import UnixSocket
 
@@ -435,8 +435,10 @@ def test_low_level_socket_setup_refuses_other_threads() -> None:
         uses: list[Callable[[], object]] = [
             lambda: ip_sock.bind("127.0.0.1", 0),
             ip_sock.listen,
+            ip_sock.to_socket,
             lambda: unix_sock.bind(""),
             unix_sock.listen,
+            unix_sock.to_socket,
         ]
 
         def other_thread() -> int:
@@ -701,6 +703,56 @@ def test_a_script_that_ends_before_its_processes_ran_exits_quietly(
     assert done.returncode == 0, done.stderr
     assert done.stdout == "main done\n"
     assert done.stderr == ""
+
+
+FORK_SCRIPT = textwrap.dedent(
+    """
+    import os, socket, sys
+    from facade import process
+    from facade.socket import TcpListener
+
+    listener = TcpListener("127.0.0.1", 0)
+    got = []
+
+    def serve():
+        with listener:
+            conn = listener.accept()
+            got.append(conn.read(10))
+            conn.close()
+
+    server = process.spawn(serve)
+    try:
+        process.receive(timeout=0.05)  # the server process starts and waits in accept
+    except TimeoutError:
+        pass
+    child = os.fork()
+    if child == 0:
+        sys.exit(0)  # the child ends (its exit handlers run) and must not touch our loop
+    os.waitpid(child, 0)
+    with socket.create_connection(("127.0.0.1", listener.local_address.port), 5) as client:
+        client.sendall(b"hi")
+        server.join(timeout=5)
+    print(got)
+    """
+)
+
+
+def test_a_forked_child_leaves_the_parents_runtime_alone(tmp_path: Path, loop_kind: str) -> None:
+    """A child made by fork() shares the parent's epoll instance: at its exit it must not
+    cancel the inherited processes or unregister their sockets."""
+    script = tmp_path / "fork_child.py"
+    script.write_text(FORK_SCRIPT)
+    env = {**os.environ, "NETCORE_LOOP": loop_kind, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=env,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "[b'hi']\n"
 
 
 def test_run_closes_the_runtime_when_main_raises() -> None:

@@ -292,18 +292,36 @@ class Tagged(list):  # type: ignore[type-arg]
     tag = "default"
 
 
-async def test_containers_keep_their_type_and_plain_ones_pass_as_they_are(
+class Point(tuple):  # type: ignore[type-arg]
+    """A tuple subclass whose constructor takes its fields one by one."""
+
+    def __new__(cls, x: Any, y: Any) -> Point:
+        return super().__new__(cls, (x, y))
+
+
+async def test_containers_keep_their_type_and_lists_and_dicts_are_new_ones(
     served: tuple[TcpStream, socket.socket],
 ) -> None:
     """Named tuples, OrderedDict, defaultdict and list subclasses holding a socket arrive as
-    the same kind of container; one without a socket arrives as the very object sent."""
+    the same kind of container; lists and dicts are new ones (the sender may change its
+    own afterwards), a tuple without a socket is the very object sent."""
     conn, _client = served
     Pair = collections.namedtuple("Pair", "name conn")
     counts: collections.defaultdict[str, Any] = collections.defaultdict(int, conn=conn)
     tagged = Tagged([conn, 1])
     tagged.tag = "mine"
     plain = {"numbers": [1, 2, 3]}
-    sent = [Pair("p", conn), collections.OrderedDict(b=1, conn=conn), counts, tagged, plain]
+    frozen = ("no", "sockets")
+    point = Point(conn, 2)
+    sent = [
+        Pair("p", conn),
+        collections.OrderedDict(b=1, conn=conn),
+        counts,
+        tagged,
+        plain,
+        frozen,
+        point,
+    ]
     arrived: list[Any] = []
 
     async def receiver() -> None:
@@ -313,8 +331,9 @@ async def test_containers_keep_their_type_and_plain_ones_pass_as_they_are(
     child = process.spawn(receiver)
     for message in sent:
         child.send(message)
+    plain["numbers"].append(4)  # after sending: the receiver's copy does not change
     await bounded(child.join())
-    pair, ordered, defaulted, tagged_copy, plain_copy = arrived
+    pair, ordered, defaulted, tagged_copy, plain_copy, frozen_copy, point_copy = arrived
     assert type(pair) is Pair
     assert pair.name == "p"
     assert type(ordered) is collections.OrderedDict
@@ -324,8 +343,11 @@ async def test_containers_keep_their_type_and_plain_ones_pass_as_they_are(
     assert type(tagged_copy) is Tagged
     assert tagged_copy.tag == "mine"
     assert tagged_copy[1] == 1
-    assert plain_copy is plain
-    copies = [pair.conn, ordered["conn"], defaulted["conn"], tagged_copy[0]]
+    assert plain_copy == {"numbers": [1, 2, 3]}
+    assert frozen_copy is frozen
+    assert type(point_copy) is tuple  # its constructor cannot be called with one iterable
+    assert point_copy[1] == 2
+    copies = [pair.conn, ordered["conn"], defaulted["conn"], tagged_copy[0], point_copy[0]]
     assert all(copy is not conn and inode(copy.fileno()) == inode(conn.fileno()) for copy in copies)
     for copy in copies:
         copy.close()
