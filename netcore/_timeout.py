@@ -23,9 +23,13 @@ def check_seconds(value: object, name: str) -> float:
     """`value` as seconds: `TypeError` unless it is a real number, `ValueError` for NaN."""
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         raise TypeError(f"{name} needs seconds as a number, not {type(value).__name__}")
-    if math.isnan(value):
+    try:
+        seconds = float(value)
+    except OverflowError:  # an int beyond any float
+        raise ValueError(f"{name} is too many seconds: {value}") from None
+    if math.isnan(seconds):
         raise ValueError(f"{name} must be a number of seconds, not NaN")
-    return float(value)
+    return seconds
 
 
 async def limit(coro: Coroutine[Any, Any, T], seconds: float, what: str) -> T:

@@ -851,6 +851,7 @@ async def check_deadlines(make_pair: PairFactory, make_clogged_pair: PairFactory
         bad_values: list[tuple[Any, type[Exception]]] = [
             ("soon", TypeError),
             (math.nan, ValueError),
+            (10**400, ValueError),  # beyond any float: not an OverflowError
         ]
         for bad, error in bad_values:
             with pytest.raises(error):

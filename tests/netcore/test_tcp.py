@@ -534,7 +534,13 @@ async def test_connect_bad_arguments(
 
 @pytest.mark.parametrize(
     ("timeout", "error"),
-    [("5", TypeError), (True, TypeError), ([1], TypeError), (float("nan"), ValueError)],
+    [
+        ("5", TypeError),
+        (True, TypeError),
+        ([1], TypeError),
+        (float("nan"), ValueError),
+        (10**400, ValueError),
+    ],
 )
 async def test_connect_bad_timeout_connects_nothing(
     count_sockets: list[int], recwarn: pytest.WarningsRecorder, timeout: Any, error: type[Exception]
