@@ -57,6 +57,11 @@ from ._errors import BusyError, ClosedError
 __all__ = ("SocketIO",)
 
 _get_running_loop = asyncio.get_running_loop
+# The task each loop is stepping right now (asyncio's own table, kept by every Task as it
+# runs). `_task_stepping(loop) is not None` says that we run inside a task of `loop`, so
+# `loop` is the running loop: a dict lookup, where get_running_loop() on CPython 3.10 and
+# 3.11 makes a getpid() system call every time (measured: ~190 ns against ~35).
+_task_stepping = asyncio.tasks._current_tasks.get  # type: ignore[attr-defined]
 # The plain int family and type: socket.socket's properties convert them to enums, slowly.
 _family_of = _socket.socket.family.__get__
 _type_of = _socket.socket.type.__get__
@@ -268,6 +273,9 @@ class SocketIO:
 
     def _loop_for_wait(self) -> asyncio.AbstractEventLoop:
         """The running loop, after moving the socket to it if it is a new one."""
+        loop = self._loop
+        if loop is not None and _task_stepping(loop) is not None:
+            return loop  # inside a task of the socket's loop: no need to ask
         loop = _get_running_loop()
         if loop is not self._loop:
             self._move_to(loop)
@@ -295,9 +303,7 @@ class SocketIO:
             raise ClosedError()
         if self.reader is not None:
             raise BusyError("another task is already waiting to read from this socket")
-        loop = _get_running_loop()  # _loop_for_wait written out: once per read
-        if loop is not self._loop:
-            self._move_to(loop)
+        loop = self._loop_for_wait()
         fut = self.reader = loop.create_future()
         if not self._reading:
             loop.add_reader(self.fd, _readable, self._ref)

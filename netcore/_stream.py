@@ -23,7 +23,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     from typing_extensions import Self
 
-from ._engine import SocketIO, _get_running_loop
+from ._engine import SocketIO, _task_stepping
 from ._errors import ClosedError, EndOfStream, LimitExceeded
 from ._timeout import check_seconds
 
@@ -198,11 +198,16 @@ class ByteStream(AsyncSocketBase):
         wait = io.drained and (io.deadline is None or not io.poll_readable())
         while True:
             if wait:
-                loop = _get_running_loop()
-                if io._reading and io.reader is None and loop is io._loop and io.deadline is None:
-                    # wait_for_read's common case written out: registered on this loop
-                    # already (so open), nobody else waiting, no deadline to arm.
-                    fut = io.reader = loop.create_future()
+                loop = io._loop
+                if (
+                    io._reading
+                    and io.reader is None
+                    and io.deadline is None
+                    and _task_stepping(loop) is not None
+                ):
+                    # wait_for_read's common case written out: registered (so open) on
+                    # the loop whose task this is, nobody else waiting, no deadline.
+                    fut = io.reader = loop.create_future()  # type: ignore[union-attr]
                 else:
                     fut = io.wait_for_read()
                 try:
