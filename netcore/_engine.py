@@ -38,12 +38,9 @@ import _socket
 import asyncio
 import contextlib
 import errno
-import fcntl
 import os
 import select
 import socket
-import sys
-import termios
 import threading
 import time
 import warnings
@@ -222,7 +219,10 @@ class SocketIO:
         # Set by a short receive on a stream: the kernel buffer was empty a moment ago, so
         # the next receive should not start with a syscall that will most likely fail.
         self.drained = False
-        # Set by shutdown_read() on a stream: every receive returns b'' from then on.
+        # Set by shutdown_read() on a stream: every receive returns b'' from then on, also
+        # of bytes that had arrived (Linux would still hand those out, and what the peer
+        # sends later). The bytes stay in the kernel, for the socket's other copies and
+        # for close() to answer with a reset, as for any socket closed with unread bytes.
         self.read_shut = False
         self._poller: select.poll | None = None
 
@@ -444,27 +444,6 @@ class SocketIO:
             self.drained = False
             return self.poll_readable()
         return True
-
-    def shut_reading(self) -> None:
-        """After shutdown(SHUT_RD) of a stream: every receive returns b'' from now on, and
-        the bytes the kernel had queued are dropped, so the socket's copies (dups) do not
-        read them either. (Linux hands out both: queued bytes, and bytes the peer sends
-        later.) Drops no more than was queued when it started."""
-        self.read_shut = True
-        try:
-            queued = fcntl.ioctl(self.fd, termios.FIONREAD, bytes(4))
-        except OSError:  # EINVAL: a listening socket has no byte stream to drop
-            return
-        left = int.from_bytes(queued, sys.byteorder)
-        view = _receive_buffer()
-        while left > 0:
-            try:
-                count = self.sock.recv_into(view, min(left, len(view)))
-            except OSError:  # EAGAIN (nothing after all) or the connection is gone
-                return
-            if not count:
-                return
-            left -= count
 
     def poll_readable(self) -> bool:
         """Whether poll(2) reports the fd readable (or at EOF, or in error) right now."""

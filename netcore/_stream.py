@@ -463,8 +463,8 @@ class ByteStream(AsyncSocketBase):
             if exc.errno != errno.ENOTCONN or not self._always_connected:
                 raise
         if how != socket.SHUT_WR and io.is_stream:
+            io.read_shut = True
             self._pending = None  # bytes read_line kept: b'' from now on means now
-            io.shut_reading()
 
     def shutdown_read(self) -> None:
         """Shut down the reading half (`shutdown(SHUT_RD)`); reads then return `b''`."""

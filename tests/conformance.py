@@ -597,7 +597,7 @@ async def check_shutdown_read(make_pair: PairFactory, make_clogged_pair: PairFac
         assert await stream.write_bytes(b"one way") == 7
         assert await _peer_receive_exact(peer, 7) == b"one way"
     async with _opened(make_pair) as (stream, peer):
-        # Bytes that arrived before, in the kernel or kept by read_line: gone too.
+        # Bytes that arrived before, in the kernel or kept by read_line: b'' all the same.
         await _peer_send(peer, b"0123456789 and more\n")
         await _settle()
         with pytest.raises(LimitExceeded):
