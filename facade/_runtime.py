@@ -349,12 +349,18 @@ async def _drive(fn: Callable[..., T], args: Any, kwargs: Any) -> T:
     glet.gr_context = contextvars.copy_context()
     value = glet.switch(*args, **kwargs)
     while not glet.dead:
+        failure: BaseException | None = None
         try:
             result = await value
         except BaseException as exc:  # noqa: BLE001 - handed to the process's code
-            value = glet.throw(exc)
-        else:
-            value = glet.switch(result)
+            failure = exc
+        hub = _getcurrent()
+        if glet.parent is not hub:
+            # The greenlet that runs the loop changed (the first hub died: SystemExit from
+            # a process, and the runtime is closing): the process must come back here, to
+            # the task stepping it, not to the dead hub's parent.
+            glet.parent = hub
+        value = glet.switch(result) if failure is None else glet.throw(failure)
     return value  # type: ignore[no-any-return]
 
 

@@ -705,6 +705,44 @@ def test_a_script_that_ends_before_its_processes_ran_exits_quietly(
     assert done.stderr == ""
 
 
+SYS_EXIT_SCRIPT = textwrap.dedent(
+    """
+    import sys
+    from facade import process
+
+    def waiter():
+        try:
+            process.receive()
+        finally:
+            print("waiter cleaned up")
+
+    process.spawn(waiter)
+    process.spawn(sys.exit, 3)
+    process.receive(timeout=5)
+    print("not reached")
+    """
+)
+
+
+def test_sys_exit_in_a_process_ends_the_program_quietly(tmp_path: Path, loop_kind: str) -> None:
+    """SystemExit from a process ends the program with its code; the other processes are
+    cancelled on the way out (their cleanup runs) and nothing is reported."""
+    script = tmp_path / "sys_exit.py"
+    script.write_text(SYS_EXIT_SCRIPT)
+    env = {**os.environ, "NETCORE_LOOP": loop_kind, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=env,
+        check=False,
+    )
+    assert done.returncode == 3, done.stderr
+    assert done.stdout == "waiter cleaned up\n"
+    assert done.stderr == ""
+
+
 FORK_SCRIPT = textwrap.dedent(
     """
     import os, socket, sys
