@@ -46,7 +46,7 @@ import time
 import warnings
 import weakref
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 from ._errors import BusyError, ClosedError
@@ -55,20 +55,6 @@ __all__ = ("SocketIO",)
 
 _get_running_loop = asyncio.get_running_loop
 
-
-def _running_loop_if(loop: object) -> object:
-    """`_task_stepping`'s stand-in where asyncio keeps no such table: ask the usual way."""
-    return loop if asyncio._get_running_loop() is loop else None
-
-
-# The task each loop is stepping right now (asyncio's own table, kept by every Task as it
-# runs). `_task_stepping(loop) is not None` says that we run inside a task of `loop`, so
-# `loop` is the running loop: a dict lookup, where get_running_loop() on CPython 3.10 and
-# 3.11 makes a getpid() system call every time (measured: ~185 ns against ~35).
-_current_tasks = getattr(asyncio.tasks, "_current_tasks", None)
-_task_stepping: Callable[[Any], object] = (
-    _current_tasks.get if isinstance(_current_tasks, dict) else _running_loop_if
-)
 
 # The plain int family and type: socket.socket's properties convert them to enums, slowly.
 _family_of = _socket.socket.family.__get__
@@ -219,7 +205,7 @@ class SocketIO:
         # Set by a short receive on a stream: the kernel buffer was empty a moment ago, so
         # the next receive should not start with a syscall that will most likely fail.
         self.drained = False
-        # Set by shutdown_read() on a stream: every receive returns b'' from then on, also
+        # Set by shutdown_read(): every receive returns b'' from then on, also
         # of bytes that had arrived (Linux would still hand those out, and what the peer
         # sends later). The bytes stay in the kernel, for the socket's other copies and
         # for close() to answer with a reset, as for any socket closed with unread bytes.
@@ -284,9 +270,6 @@ class SocketIO:
 
     def _loop_for_wait(self) -> asyncio.AbstractEventLoop:
         """The running loop, after moving the socket to it if it is a new one."""
-        loop = self._loop
-        if loop is not None and _task_stepping(loop) is not None:
-            return loop  # inside a task of the socket's loop: no need to ask
         loop = _get_running_loop()
         if loop is not self._loop:
             self._move_to(loop)
@@ -494,6 +477,8 @@ class SocketIO:
         while True:
             if self.closed:
                 raise ClosedError()
+            if self.read_shut:
+                return b"", None  # no sender: the caller says how it spells that
             try:
                 n, address = self.sock.recvfrom_into(view, size)
             except (BlockingIOError, InterruptedError):

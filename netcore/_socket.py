@@ -17,7 +17,13 @@ from ._engine import SocketIO
 from ._options import IpOptions
 from ._sockaddr import SocketAddress, family_of, ip_and_port, sockaddr
 from ._stream import ByteStream, check_size
-from .ip import IpAddress
+from .ip import IpAddress, Ipv4Address, Ipv6Address
+
+#: The sender `receive_from` reports once the socket is shut down for reading.
+_UNSPECIFIED: dict[int, IpAddress] = {
+    socket.AF_INET: Ipv4Address(),
+    socket.AF_INET6: Ipv6Address(),
+}
 
 __all__ = (
     "DGRAM",
@@ -156,6 +162,8 @@ class DatagramOps(IpEndpoint):
             peer = self.peer_address
             return await self.read(size), peer
         data, address = await self._io.recvfrom(size)
+        if address is None:  # shut down for reading: b'' from nobody
+            return data, SocketAddress(_UNSPECIFIED[self._io.sock.family], 0)
         return data, SocketAddress.from_sockaddr(address)
 
 

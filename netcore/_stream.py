@@ -23,7 +23,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     from typing_extensions import Self
 
-from ._engine import SocketIO, _task_stepping
+from ._engine import SocketIO, _get_running_loop
 from ._errors import ClosedError, EndOfStream, LimitExceeded
 from ._timeout import check_seconds
 
@@ -155,6 +155,9 @@ class ByteStream(AsyncSocketBase):
 
     def _take_pending(self, size: int) -> bytes:
         self._io.check_open()  # buffered bytes die with the socket like unread ones
+        if self._io.read_shut:  # shut down through another wrapper of this socket
+            self._pending = None
+            return b""
         pending = self._pending
         assert pending is not None
         data = bytes(pending[:size])
@@ -198,16 +201,11 @@ class ByteStream(AsyncSocketBase):
         wait = io.drained and (io.deadline is None or not io.poll_readable())
         while True:
             if wait:
-                loop = io._loop
-                if (
-                    io._reading
-                    and io.reader is None
-                    and io.deadline is None
-                    and _task_stepping(loop) is not None
-                ):
-                    # wait_for_read's common case written out: registered (so open) on
-                    # the loop whose task this is, nobody else waiting, no deadline.
-                    fut = io.reader = loop.create_future()  # type: ignore[union-attr]
+                loop = _get_running_loop()
+                if io._reading and io.reader is None and loop is io._loop and io.deadline is None:
+                    # wait_for_read's common case written out: registered on this loop
+                    # already (so open), nobody else waiting, no deadline to arm.
+                    fut = io.reader = loop.create_future()
                 else:
                     fut = io.wait_for_read()
                 try:
@@ -322,8 +320,10 @@ class ByteStream(AsyncSocketBase):
         if limit == 0:
             raise ValueError("limit must be positive")
         self._io.check_open()
-        line = self._pending if self._pending is not None else bytearray()
+        line = self._pending
         self._pending = None
+        if line is None or self._io.read_shut:
+            line = bytearray()
         try:
             while True:
                 index = line.find(b"\n", 0, limit)
@@ -462,7 +462,9 @@ class ByteStream(AsyncSocketBase):
             # hung up first; a low-level Socket that never connected still gets the error.
             if exc.errno != errno.ENOTCONN or not self._always_connected:
                 raise
-        if how != socket.SHUT_WR and io.is_stream:
+        if how != socket.SHUT_WR:
+            # Every receive returns b'' from now on (API.md), whatever Linux would still
+            # hand out; a datagram socket would even poll readable and answer EAGAIN.
             io.read_shut = True
             self._pending = None  # bytes read_line kept: b'' from now on means now
 

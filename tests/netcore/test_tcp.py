@@ -17,12 +17,14 @@ import os
 import select
 import socket
 import struct
+import threading
 import time
 from typing import Any
 
 import pytest
 
-from netcore import AddressParseError, ClosedError
+import netcore
+from netcore import AddressParseError, ClosedError, LimitExceeded
 from netcore._tcp import CONNECTION_ATTEMPT_DELAY, happy_eyeballs, interleave
 from netcore.ip import Ipv4Address, Ipv6Address, to_ip_address
 from netcore.socket import Socket, SocketAddress, TcpListener, TcpStream
@@ -557,6 +559,67 @@ async def test_connect_bad_timeout_connects_nothing(
         assert len(count_sockets) == made
     gc.collect()
     assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+
+
+async def test_shutdown_through_the_socket_attribute_drops_the_streams_buffer() -> None:
+    """`stream.socket` shares the stream's socket: its shutdown_read makes the stream's
+    reads b'' too, also of the bytes read_line kept after LimitExceeded."""
+    with TcpListener("127.0.0.1") as listener:
+        client = socket.create_connection(("127.0.0.1", listener.local_address.port), 5)
+        with client, await bounded(listener.accept()) as conn:
+            client.sendall(b"0123456789 and more\n")
+            await asyncio.sleep(0.05)
+            with pytest.raises(LimitExceeded):
+                await bounded(conn.read_line(5))
+            conn.socket.shutdown_read()
+            assert await bounded(conn.read(100)) == b""
+            assert await bounded(conn.read_line()) == b""
+
+
+def test_a_stream_handed_to_another_threads_loop_moves_there() -> None:
+    """A stream that waited on loop L1 (thread T1) is read by a task of loop L2 (thread
+    T2) while a task of L1 is in the middle of a step: the read moves to L2 and works
+    (the engine must ask which loop runs here, not trust that L1 is busy)."""
+    handed: list[tuple[TcpStream, socket.socket]] = []
+    l1_busy = threading.Event()
+    t2_done = threading.Event()
+    results: list[object] = []
+
+    async def on_l1() -> None:
+        with TcpListener("127.0.0.1") as listener:
+            client = socket.create_connection(("127.0.0.1", listener.local_address.port), 5)
+            conn = await bounded(listener.accept())
+            asyncio.get_running_loop().call_later(0.05, client.sendall, b"hi")
+            assert await bounded(conn.read(10)) == b"hi"  # waited on L1: registered there
+            handed.append((conn, client))
+            l1_busy.set()
+            t2_done.wait(5)  # this task's step lasts until T2 has read
+
+    async def on_l2() -> None:
+        conn, client = handed[0]
+        threading.Timer(0.1, client.sendall, (b"for T2",)).start()
+        try:
+            results.append(await bounded(conn.read(10), 3))
+        except Exception as exc:  # reported by the assertion below
+            results.append(exc)
+        finally:
+            t2_done.set()
+
+    def t2() -> None:
+        if l1_busy.wait(5):
+            netcore.run(on_l2())
+        t2_done.set()
+
+    first = threading.Thread(target=lambda: netcore.run(on_l1()))
+    second = threading.Thread(target=t2)
+    first.start()
+    second.start()
+    second.join(10)
+    first.join(10)
+    for conn, client in handed:
+        conn.close()
+        client.close()
+    assert results == [b"for T2"]
 
 
 @pytest.mark.parametrize("host", HOSTS)

@@ -154,6 +154,29 @@ async def test_connect_then_read_and_write(host: str, peer: socket.socket) -> No
 
 
 @pytest.mark.parametrize("host", HOSTS)
+async def test_shutdown_read_gives_empty_reads_at_once(host: str, peer: socket.socket) -> None:
+    """After shutdown_read a datagram socket reads b'' at once (Linux would answer EAGAIN
+    while poll says readable: a spin), from queued datagrams too; receive_from says
+    b'' from the unspecified address."""
+    with UdpSocket(host) as udp:
+        target = address_of(peer)
+        await bounded(udp.connect(target.ip, target.port))
+        peer.sendto(b"queued", (host, udp.local_address.port))
+        time.sleep(0.05)
+        udp.shutdown_read()
+        started = time.process_time()
+        for _ in range(3):
+            assert await bounded(udp.read(100), 2) == b""
+        data, sender = await bounded(udp.receive_from(100), 2)
+        assert data == b""
+        assert sender.port == 0
+        assert sender.ip.is_unspecified
+        assert time.process_time() - started < 1.0
+        assert await bounded(udp.write_bytes(b"still sends")) == 11
+        assert peer.recv(100) == b"still sends"
+
+
+@pytest.mark.parametrize("host", HOSTS)
 async def test_unconnected_write_fails(host: str) -> None:
     with UdpSocket(host) as udp:
         writes: list[Callable[[], Awaitable[int]]] = [

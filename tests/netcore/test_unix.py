@@ -1095,6 +1095,26 @@ def test_socket_addresses_when_unbound() -> None:
             _ = sock.peer_address
 
 
+async def test_datagram_and_seqpacket_shutdown_read_give_empty_reads() -> None:
+    """b'' after shutdown_read on every kind, at once and without spinning, from queued
+    messages too."""
+    first, second = UnixDatagram.pair()
+    with first, second:
+        await first.write_bytes(b"queued")
+        second.shutdown_read()
+        assert await bounded(second.read(100)) == b""
+        assert await bounded(second.read(100)) == b""
+        data, sender = await bounded(second.receive_from(100))
+        assert data == b""
+        assert sender.is_unnamed
+    left, right = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    with left, Socket.from_socket(right) as seqpacket:
+        assert isinstance(seqpacket, UnixSocket)
+        left.send(b"queued")
+        seqpacket.shutdown_read()
+        assert await bounded(seqpacket.read(100)) == b""
+
+
 async def test_socket_options_shutdown_clone(sock_dir: Path) -> None:
     path = str(sock_dir / "s.sock")
     with UnixSocket() as listener, UnixSocket() as stream:
