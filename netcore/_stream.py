@@ -235,11 +235,8 @@ class ByteStream(AsyncSocketBase):
         finish at once builds no coroutine. `read` does not call it on its hot path: a
         subclass that overrides it overrides `read` and `_read_waiting` too (`TlsStream`).
         """
-        if type(size) is not int or size <= 0:  # first: pending[:-1] takes all but one byte
-            check_size(size)
-            if size:  # an int subclass
-                return self._try_read(int(size))
-            self._io.check_open()
+        if (type(size) is not int or size <= 0) and check_size(size) == 0:
+            self._io.check_open()  # first: pending[:-1] would take all but one byte
             return b""
         if self._pending:
             return self._take_pending(size)

@@ -588,13 +588,15 @@ def _default_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def test_keyboard_interrupt_interrupts_the_blocking_call(tmp_path: Path, loop_kind: str) -> None:
-    """Ctrl-C stops the main script's blocking call at once; processes and runtime go on."""
-    script = tmp_path / "interrupt.py"
-    script.write_text(INTERRUPT_SCRIPT)
+def run_script(
+    tmp_path: Path, loop_kind: str, text: str, *python_args: str
+) -> subprocess.CompletedProcess[str]:
+    """Run `text` as a script in a Python of its own on `loop_kind`; bounded to 30 s."""
+    script = tmp_path / "script.py"
+    script.write_text(text)
     env = {**os.environ, "NETCORE_LOOP": loop_kind, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run(
-        [sys.executable, str(script)],
+    return subprocess.run(
+        [sys.executable, *python_args, str(script)],
         capture_output=True,
         text=True,
         timeout=30,
@@ -602,6 +604,11 @@ def test_keyboard_interrupt_interrupts_the_blocking_call(tmp_path: Path, loop_ki
         check=False,
         preexec_fn=_default_sigint,
     )
+
+
+def test_keyboard_interrupt_interrupts_the_blocking_call(tmp_path: Path, loop_kind: str) -> None:
+    """Ctrl-C stops the main script's blocking call at once; processes and runtime go on."""
+    done = run_script(tmp_path, loop_kind, INTERRUPT_SCRIPT)
     assert done.returncode == 0, done.stderr
     assert done.stdout.endswith("ROUND-TRIP-OK\n"), done.stdout
     report = json.loads(done.stdout.splitlines()[0])
@@ -689,17 +696,7 @@ def test_a_script_that_ends_before_its_processes_ran_exits_quietly(
     tmp_path: Path, loop_kind: str
 ) -> None:
     """Processes are daemons: the script ends, they end, and nothing is printed."""
-    script = tmp_path / "early_exit.py"
-    script.write_text(EXIT_SCRIPT)
-    env = {**os.environ, "NETCORE_LOOP": loop_kind, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run(
-        [sys.executable, "-W", "error::RuntimeWarning", str(script)],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        env=env,
-        check=False,
-    )
+    done = run_script(tmp_path, loop_kind, EXIT_SCRIPT, "-W", "error::RuntimeWarning")
     assert done.returncode == 0, done.stderr
     assert done.stdout == "main done\n"
     assert done.stderr == ""
@@ -727,17 +724,7 @@ SYS_EXIT_SCRIPT = textwrap.dedent(
 def test_sys_exit_in_a_process_ends_the_program_quietly(tmp_path: Path, loop_kind: str) -> None:
     """SystemExit from a process ends the program with its code; the other processes are
     cancelled on the way out (their cleanup runs) and nothing is reported."""
-    script = tmp_path / "sys_exit.py"
-    script.write_text(SYS_EXIT_SCRIPT)
-    env = {**os.environ, "NETCORE_LOOP": loop_kind, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run(
-        [sys.executable, str(script)],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        env=env,
-        check=False,
-    )
+    done = run_script(tmp_path, loop_kind, SYS_EXIT_SCRIPT)
     assert done.returncode == 3, done.stderr
     assert done.stdout == "waiter cleaned up\n"
     assert done.stderr == ""
@@ -778,17 +765,7 @@ FORK_SCRIPT = textwrap.dedent(
 def test_a_forked_child_leaves_the_parents_runtime_alone(tmp_path: Path, loop_kind: str) -> None:
     """A child made by fork() shares the parent's epoll instance: at its exit it must not
     cancel the inherited processes or unregister their sockets."""
-    script = tmp_path / "fork_child.py"
-    script.write_text(FORK_SCRIPT)
-    env = {**os.environ, "NETCORE_LOOP": loop_kind, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run(
-        [sys.executable, str(script)],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        env=env,
-        check=False,
-    )
+    done = run_script(tmp_path, loop_kind, FORK_SCRIPT)
     assert done.returncode == 0, done.stderr
     assert done.stdout == "[b'hi']\n"
 
