@@ -8,9 +8,10 @@ Every facade method builds the netcore coroutine and hands it to `wait()`.
   can finish at once (data already readable, room to write) finishes in that step: no
   greenlet switch, no task, no loop iteration.
 * **A spawned process** is a `ProcessGreenlet` driven by an asyncio task (`_drive`). When
-  its coroutine has to wait, the greenlet switches to its driver with the half-run
-  coroutine; the driver awaits the rest inside its task (so `current_task()`,
-  cancellation and timeouts work as in any task) and switches back with the result.
+  its coroutine has to wait, the greenlet switches to its driver with what the coroutine
+  yielded (the future it waits for); the driver awaits that inside its task (so
+  `current_task()`, cancellation and timeouts work as in any task) and switches back
+  with the outcome, and the greenlet steps the coroutine on, until it returns.
 * **The main script** (any greenlet that is not a process: the thread's root greenlet)
   has no task. When its coroutine has to wait, it parks itself on the future the
   coroutine waits for and switches to the thread's **hub** greenlet, which runs the loop
@@ -76,25 +77,9 @@ class ProcessGreenlet(greenlet.greenlet):
 
 
 @types.coroutine
-def _resume(coro: Coroutine[Any, Any, T], first: Any) -> Generator[Any, Any, T]:
-    """Await the rest of a coroutine that was already stepped once and yielded `first`."""
-    value = first
-    while True:
-        try:
-            sent = yield value
-        except GeneratorExit:
-            coro.close()
-            raise
-        except BaseException as exc:  # noqa: BLE001 - every exception goes to the coroutine
-            try:
-                value = coro.throw(exc)
-            except StopIteration as stop:
-                return stop.value  # type: ignore[no-any-return]
-        else:
-            try:
-                value = coro.send(sent)
-            except StopIteration as stop:
-                return stop.value  # type: ignore[no-any-return]
+def _yield(value: Any) -> Generator[Any, Any, Any]:
+    """Yield `value` to the task stepping the caller; return what the task sends back."""
+    return (yield value)
 
 
 class Runtime:
@@ -322,13 +307,35 @@ def wait(coro: Coroutine[Any, Any, T]) -> T:
     current = _getcurrent()
     if type(current) is ProcessGreenlet:
         try:
-            fut = coro.send(None)
+            step = coro.send(None)
         except StopIteration as stop:
             return stop.value  # type: ignore[no-any-return]
-        driver = current.parent
-        assert driver is not None  # a process greenlet is always made with its driver as parent
-        result: T = driver.switch(_resume(coro, fut))
-        return result
+        while True:
+            # The driver awaits what the coroutine yielded; a future is handed over as
+            # is (the driver's task then waits on it as if the coroutine had yielded it to
+            # it), anything else in a generator that yields it on.
+            if isinstance(step, asyncio.Future):
+                step._asyncio_future_blocking = False  # what a task does with a yield
+                handed: Any = step
+            else:
+                handed = _yield(step)
+            driver = current.parent
+            assert driver is not None  # a process greenlet is always made with its driver
+            try:
+                sent = driver.switch(handed)
+            except GeneratorExit:
+                coro.close()
+                raise
+            except BaseException as exc:  # noqa: BLE001 - every exception goes to the coroutine
+                try:
+                    step = coro.throw(exc)
+                except StopIteration as stop:
+                    return stop.value  # type: ignore[no-any-return]
+            else:
+                try:
+                    step = coro.send(sent)
+                except StopIteration as stop:
+                    return stop.value  # type: ignore[no-any-return]
     if _get_running_loop() is not None:
         coro.close()
         raise RuntimeError(_REMEDY)

@@ -15,6 +15,7 @@ import os
 import socket
 import sys
 import time
+from collections.abc import Coroutine
 from types import TracebackType
 from typing import Any
 
@@ -242,10 +243,11 @@ class ByteStream(AsyncSocketBase):
             return self._take_pending(size)
         return self._io.try_recv(size)
 
-    async def _read_waiting(self, size: int) -> bytes:
-        """The rest of `read` after `_try_read` found nothing: wait, then receive."""
+    def _read_waiting(self, size: int) -> Coroutine[Any, Any, bytes]:
+        """The rest of `read` after `_try_read` found nothing (wait, then receive), as a
+        coroutine to await: `read` itself, told to wait first, with no frame around it."""
         self._io.drained = True  # what `read` knows after a short receive: wait first
-        return await self.read(size)
+        return self.read(size)
 
     async def read_bytes(self, buffer: bytearray, size: int = _MAX_READ) -> int:
         """Receive up to `size` bytes and append them to `buffer`; returns the count (0 at EOF)."""

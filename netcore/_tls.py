@@ -54,6 +54,7 @@ import socket
 import ssl
 import sys
 import time
+from collections.abc import Coroutine
 from typing import Any
 
 from ._engine import SocketIO, _receive_buffer
@@ -323,13 +324,13 @@ class TlsStream(TcpStream):
             data = await self._receive(size)
         return data
 
-    async def _read_waiting(self, size: int) -> bytes:
+    def _read_waiting(self, size: int) -> Coroutine[Any, Any, bytes]:
         """Receive up to `size` bytes of plaintext; `b''` at end of stream.
 
         Raises `ClosedError`, `TimeoutError` past the deadline, `BusyError` if another task
         is reading, `ssl.SSLEOFError` if the connection ended without `close_notify`.
         """
-        return await self._receive(size)
+        return self._receive(size)
 
     async def read_bytes(self, buffer: bytearray, size: int = _MAX_READ) -> int:
         """Receive up to `size` bytes and append them to `buffer`; returns the count (0 at EOF)."""
