@@ -247,6 +247,41 @@ def test_a_process_runs_inside_the_runtime_loop() -> None:
     assert seen is _runtime.get_runtime().loop
 
 
+def test_a_process_waits_on_whatever_its_coroutine_yields() -> None:
+    """`wait()` in a process hands its driver what the coroutine yields: a future (given
+    as is), a task, a bare yield (`sleep(0)`), a future that fails; the coroutine sees
+    each outcome where it awaited, as under a task of its own."""
+
+    async def steps() -> list[Any]:
+        seen: list[Any] = []
+        loop = asyncio.get_running_loop()
+        await asyncio.sleep(0)  # a bare yield: not a future
+        seen.append(await asyncio.sleep(0.001, "slept"))
+        fut = loop.create_future()
+        loop.call_later(0.001, fut.set_result, "future")
+        seen.append(await fut)
+        seen.append(await asyncio.ensure_future(asyncio.sleep(0.001, "task")))
+        failing = loop.create_future()
+        loop.call_later(0.001, failing.set_exception, ConnectionResetError("from the future"))
+        try:
+            await failing
+        except ConnectionResetError as exc:
+            seen.append(str(exc))
+        seen.append(asyncio.current_task() is not None)
+        return seen
+
+    def body() -> list[Any]:
+        return _runtime.wait(steps())
+
+    assert process.spawn(body).join(timeout=5) == [
+        "slept",
+        "future",
+        "task",
+        "from the future",
+        True,
+    ]
+
+
 @pytest.mark.parametrize("runner", [asyncio.run, netcore.run], ids=["asyncio.run", "netcore.run"])
 def test_facade_call_inside_a_coroutine_names_the_remedy(
     runner: Callable[[Any], Any], recwarn: pytest.WarningsRecorder
