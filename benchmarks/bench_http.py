@@ -1,6 +1,6 @@
 """The seed's HTTP server (example 6) under `wrk`, keep-alive off: facade, gevent, threads.
 
-    python benchmarks/bench_http.py                       # 8 servers, 4 s x 3, ~1.8 min
+    python benchmarks/bench_http.py                       # 10 servers, 4 s x 3, ~2.2 min
     python benchmarks/bench_http.py --servers facade,gevent,threads --duration 10
     python benchmarks/bench_http.py --repeats 5 --quiet-wait 15 --json http.json
 
@@ -22,6 +22,11 @@ a reset instead of a FIN); the `-seed` one answers without reading, as the seed 
   `threads-seed`
 * `netcore`       the head-reading form in netcore async processes (tasks) on uvloop.
 * `netcore-seed`  `examples/several_accept_async.py N`: seed example 6, async, as written.
+* `floor`         not a contender but the bound: the least a Python server on uvloop can
+  `floor-seed`    do. One reader callback on the listener accepts every queued connection
+                  and answers at once (a connection whose request has not come yet gets
+                  a reader callback of its own); no task, no greenlet, no library. When
+                  it is no faster than the others, wrk and the kernel set the pace.
 
 The gevent and threads servers do per connection what netcore's accept and shutdown do:
 `TCP_NODELAY` on, and a shutdown that ignores ENOTCONN (a client that already reset).
@@ -99,6 +104,13 @@ SERVERS: dict[str, tuple[str, str, str | None, tuple[str, ...]]] = {
         "several_accept_async.py",
         ("{port}",),
     ),
+    "floor": (
+        "uvloop reader callbacks, no task, no library: the least, read the head",
+        "serve",
+        None,
+        (),
+    ),
+    "floor-seed": ("the same without reading the request", "serve", None, ()),
 }
 DEFAULT_SERVERS = list(SERVERS)
 COMPARE_TO = ("gevent", "threads")
@@ -223,12 +235,79 @@ def serve_netcore(port: int, read_request: bool) -> None:
     netcore.run(main())
 
 
+def serve_floor(port: int, read_request: bool) -> None:
+    import asyncio
+
+    response = RESPONSE.encode()
+
+    def finish(client: socket.socket) -> None:
+        try:
+            client.send(response)  # 100 bytes: the kernel takes them at once
+            shutdown(client)
+        except OSError:
+            pass
+        client.close()
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", port))
+        listener.listen(BACKLOG)
+        listener.setblocking(False)
+
+        def head_readable(client: socket.socket, head: bytearray) -> None:
+            try:
+                chunk = client.recv(4096)
+            except BlockingIOError:
+                return
+            except OSError:
+                chunk = b""
+            head += chunk
+            if not chunk or b"\r\n\r\n" in head or len(head) >= MAX_HEAD:
+                loop.remove_reader(client.fileno())
+                finish(client)
+
+        def acceptable() -> None:
+            while True:
+                try:
+                    client, _ = listener.accept()
+                except BlockingIOError:
+                    return
+                client.setblocking(False)
+                client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                if not read_request:
+                    finish(client)
+                    continue
+                head = bytearray()
+                try:
+                    head += client.recv(4096)
+                except BlockingIOError:
+                    pass
+                except OSError:  # the client already reset
+                    client.close()
+                    continue
+                if b"\r\n\r\n" in head:
+                    finish(client)
+                else:
+                    loop.add_reader(client.fileno(), head_readable, client, head)
+
+        loop.add_reader(listener.fileno(), acceptable)
+        await loop.create_future()  # forever
+
+    _common.run_on("uvloop", main)
+
+
 def serve(name: str, port: int) -> None:
     _common.server_watchdog()
     base, _, form = name.partition("-")
-    {"gevent": serve_gevent, "threads": serve_threads, "netcore": serve_netcore}[base](
-        port, form != "seed"
-    )
+    servers = {
+        "gevent": serve_gevent,
+        "threads": serve_threads,
+        "netcore": serve_netcore,
+        "floor": serve_floor,
+    }
+    servers[base](port, form != "seed")
 
 
 def serve_example(script: str, args: list[str]) -> None:
