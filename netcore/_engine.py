@@ -41,6 +41,8 @@ import errno
 import os
 import select
 import socket
+import struct
+import sys
 import threading
 import time
 import warnings
@@ -85,6 +87,11 @@ _IGNORABLE_ACCEPT_ERRNOS = frozenset(
 )
 
 _BUFFER_SIZE = 65536
+#: The most one receive asks the kernel for. More than any datagram Linux carries (UDP
+#: 65,507 bytes; a Unix datagram is bounded by the send buffer, 2 x wmem_max), and for a
+#: stream a short read, which is normal: so `read(2**40)` reads instead of failing to
+#: allocate (or zero-filling) a buffer of that size.
+_MAX_RECEIVE = 1 << 24
 #: Receives up to this size go through the thread's reused buffer; larger ones allocate.
 _MAX_REUSED = 1 << 20
 _local = threading.local()
@@ -153,6 +160,20 @@ def _writable(ref: weakref.ReferenceType[SocketIO]) -> None:
     io._loop.remove_writer(io.fd)
 
 
+def _close_in_thread(fd: int) -> None:
+    """close(2) `fd` in a thread of its own: with SO_LINGER on it may block for the whole
+    linger time (Linux's inet_release ignores O_NONBLOCK), and the loop must not."""
+    threading.Thread(target=os.close, args=(fd,), name="netcore-linger-close", daemon=True).start()
+
+
+def _abandon(fut: asyncio.Future[None]) -> None:
+    """After an exception ended a wait on `fut` (cancellation, a timeout, or one thrown in,
+    such as the facade's KeyboardInterrupt): `fut` must not fail later, unseen, when its
+    deadline passes or the socket closes ("Future exception was never retrieved")."""
+    if not fut.cancel() and not fut.cancelled():
+        fut.exception()  # done meanwhile: an exception it holds counts as seen
+
+
 def _expire(fut: asyncio.Future[None]) -> None:
     if not fut.done():
         fut.set_exception(TimeoutError(errno.ETIMEDOUT, "the socket's deadline has passed"))
@@ -178,6 +199,7 @@ class SocketIO:
         "drained",
         "fd",
         "is_stream",
+        "lingers",
         "read_shut",
         "reader",
         "sock",
@@ -210,7 +232,26 @@ class SocketIO:
         # sends later). The bytes stay in the kernel, for the socket's other copies and
         # for close() to answer with a reset, as for any socket closed with unread bytes.
         self.read_shut = False
+        # Set while SO_LINGER is on with a time (by the `linger` option, or found on an
+        # adopted socket): then close(2) blocks until the bytes are out or the time is up,
+        # even on a non-blocking socket, so close() leaves that to a thread.
+        self.lingers = False
         self._poller: select.poll | None = None
+
+    @classmethod
+    def adopt(cls, sock: socket.socket) -> SocketIO:
+        """Own a socket made elsewhere (`from_socket`), open and already type-checked.
+
+        Raises `TypeError` for an `ssl.SSLSocket`: netcore would read and write its
+        descriptor underneath the TLS layer (adopt the plain socket and use `tls=`).
+        """
+        ssl = sys.modules.get("ssl")  # not imported: no SSLSocket can exist
+        if ssl is not None and isinstance(sock, ssl.SSLSocket):
+            raise TypeError("cannot adopt an ssl.SSLSocket; adopt the plain socket, use tls=")
+        io = cls(sock)
+        on, seconds = struct.unpack("ii", sock.getsockopt(socket.SOL_SOCKET, socket.SO_LINGER, 8))
+        io.lingers = bool(on and seconds)
+        return io
 
     # -- lifetime -----------------------------------------------------------------------
 
@@ -221,7 +262,10 @@ class SocketIO:
         self.closed = True
         self._unregister()
         self._wake_all("the socket was closed while waiting")
-        self.sock.close()
+        if self.lingers:
+            _close_in_thread(self.sock.detach())
+        else:
+            self.sock.close()
 
     def detach(self) -> socket.socket:
         """Give up ownership of the OS socket without closing it."""
@@ -310,6 +354,7 @@ class SocketIO:
         """Drop `fut` (from `wait_for_read`) that stopped waiting: cancelled, timed out."""
         if self.reader is fut:
             self.reader = None
+        _abandon(fut)
 
     async def wait_readable(self) -> None:
         """Wait until the fd is readable."""
@@ -338,6 +383,7 @@ class SocketIO:
         except BaseException:
             if self.writer is fut:
                 self.writer = None
+            _abandon(fut)
             raise
 
     async def _wait_acceptable(self, first: bool) -> None:
@@ -363,6 +409,7 @@ class SocketIO:
         except BaseException:
             if fut in accepters:
                 accepters.remove(fut)
+            _abandon(fut)
             raise
 
     def _arm(self, loop: asyncio.AbstractEventLoop, fut: asyncio.Future[None]) -> None:
@@ -401,6 +448,7 @@ class SocketIO:
         else:
             # Large: a fresh buffer per call would go to mmap and back every time
             # (cpython #85451), so receive into the thread's reused one and copy out.
+            size = min(size, _MAX_RECEIVE)
             view = _receive_buffer(size)
             data = view[: self.sock.recv_into(view, size, flags)].tobytes()
         if not flags:
@@ -441,6 +489,7 @@ class SocketIO:
 
         The bytes land in the reused buffer first, so `buffer` only grows by what came.
         """
+        size = min(size, _MAX_RECEIVE)
         view = _receive_buffer(size)
         while True:
             if self.closed:
@@ -473,6 +522,7 @@ class SocketIO:
 
     async def recvfrom(self, size: int) -> tuple[bytes, Any]:
         """One datagram (truncated to `size`) and its sender's address."""
+        size = min(size, _MAX_RECEIVE)
         view = _receive_buffer(size)
         while True:
             if self.closed:
@@ -490,6 +540,7 @@ class SocketIO:
         self, size: int, ancillary_size: int, flags: int = 0
     ) -> tuple[bytes, list[tuple[int, int, bytes]], int, Any]:
         """`recvmsg(2)`: data, ancillary data, flags and address."""
+        size = min(size, _MAX_RECEIVE)
         while True:
             if self.closed:
                 raise ClosedError()
@@ -650,7 +701,7 @@ class SocketIO:
         self.check_open()
         while True:
             code = self.sock.connect_ex(address)
-            if code in (0, errno.EISCONN):
+            if code == 0:
                 return
             if code == errno.EAGAIN and self.sock.family == socket.AF_UNIX:
                 # A Unix stream listener's backlog is full: EAGAIN, and no readiness event
@@ -658,11 +709,20 @@ class SocketIO:
                 await asyncio.sleep(0.001)
                 self.check_open()
                 continue
-            if code not in (errno.EINPROGRESS, errno.EINTR, errno.EALREADY):
+            if code not in (errno.EINPROGRESS, errno.EINTR):
+                # Also EISCONN (connected already, or listening) and EALREADY (an earlier
+                # attempt, cancelled, is still under way: to whichever address it had).
                 raise OSError(code, os.strerror(code))
             break
         await self.wait_writable()
         code = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if not code:
+            # Connected. One more connect(2) moves Linux's socket state from "connecting"
+            # to "connected" (it answers 0 or EISCONN); without it, the next connect()
+            # would return 0 whatever its address, instead of failing with EISCONN.
+            code = self.sock.connect_ex(address)
+            if code == errno.EISCONN:
+                code = 0
         if code:
             raise OSError(code, os.strerror(code))
 

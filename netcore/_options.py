@@ -24,6 +24,7 @@ from __future__ import annotations
 import errno
 import socket
 import struct
+from collections.abc import Callable
 
 from ._engine import SocketIO
 from .ip import Ipv4Address, to_ip_address
@@ -49,6 +50,14 @@ def _check_int(value: object, name: str, minimum: int = 0) -> int:
     return value
 
 
+def _flag(value: object, name: str) -> bool:
+    """An on/off option's value: a bool (or an int, as setsockopt takes), else `TypeError`;
+    `bool()` of anything would turn `no_delay = "no"` on."""
+    if not isinstance(value, int):
+        raise TypeError(f"{name} must be a bool, not {type(value).__name__}")
+    return bool(value)
+
+
 def _seconds(value: object, name: str, *, zero_is_off: bool = True) -> int:
     """`value` seconds as the whole seconds the kernel takes (see the module docstring).
 
@@ -71,6 +80,7 @@ class BufferOptions:
     """Options every socket has: the kernel buffer sizes."""
 
     _io: SocketIO
+    _check_thread: Callable[[], None]  # SocketBase's, which every socket class also has
 
     def _sock(self, family: socket.AddressFamily | None = None) -> socket.socket:
         """The OS socket, after the open check and then the family check (module docstring)."""
@@ -80,6 +90,11 @@ class BufferOptions:
             raise OSError(errno.ENOPROTOOPT, "Protocol not available for this address family")
         return sock
 
+    def _setter_sock(self, family: socket.AddressFamily | None = None) -> socket.socket:
+        """`_sock` for a setter: first, a facade object checks the calling thread."""
+        self._check_thread()
+        return self._sock(family)
+
     def _get(self, level: int, option: int, family: socket.AddressFamily | None = None) -> int:
         return self._sock(family).getsockopt(level, option)
 
@@ -87,7 +102,7 @@ class BufferOptions:
         self, level: int, option: int, value: bool, family: socket.AddressFamily | None = None
     ) -> None:
         """Set a flag: an `EINVAL` here is about the socket's state, not the value."""
-        self._sock(family).setsockopt(level, option, value)
+        self._setter_sock(family).setsockopt(level, option, value)
 
     def _set_number(
         self,
@@ -98,7 +113,7 @@ class BufferOptions:
         family: socket.AddressFamily | None = None,
     ) -> None:
         """Set a number (already type-checked); the kernel's `EINVAL` becomes `ValueError`."""
-        sock = self._sock(family)
+        sock = self._setter_sock(family)
         try:
             sock.setsockopt(level, option, value)
         except OSError as exc:
@@ -146,7 +161,7 @@ class IpOptions(BufferOptions):
 
     @only_ipv6.setter
     def only_ipv6(self, value: bool) -> None:
-        self._set(_IPPROTO_IPV6, socket.IPV6_V6ONLY, bool(value), _AF_INET6)
+        self._set(_IPPROTO_IPV6, socket.IPV6_V6ONLY, _flag(value, "only_ipv6"), _AF_INET6)
 
     @property
     def no_delay(self) -> bool:
@@ -155,7 +170,7 @@ class IpOptions(BufferOptions):
 
     @no_delay.setter
     def no_delay(self, value: bool) -> None:
-        self._set(socket.IPPROTO_TCP, socket.TCP_NODELAY, bool(value))
+        self._set(socket.IPPROTO_TCP, socket.TCP_NODELAY, _flag(value, "no_delay"))
 
     @property
     def broadcast(self) -> bool:
@@ -164,7 +179,7 @@ class IpOptions(BufferOptions):
 
     @broadcast.setter
     def broadcast(self, value: bool) -> None:
-        self._set(socket.SOL_SOCKET, socket.SO_BROADCAST, bool(value))
+        self._set(socket.SOL_SOCKET, socket.SO_BROADCAST, _flag(value, "broadcast"))
 
     @property
     def linger(self) -> float | None:
@@ -183,7 +198,8 @@ class IpOptions(BufferOptions):
     def linger(self, value: float | None) -> None:
         seconds = _seconds(value, "linger")
         packed = struct.pack("ii", 1 if seconds else 0, seconds)
-        self._sock().setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, packed)
+        self._setter_sock().setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, packed)
+        self._io.lingers = bool(seconds)  # close() then leaves the blocking close(2) to a thread
 
     @property
     def keepalive(self) -> float:
@@ -236,7 +252,7 @@ class IpOptions(BufferOptions):
 
     @reuse_address.setter
     def reuse_address(self, value: bool) -> None:
-        self._set(socket.SOL_SOCKET, socket.SO_REUSEADDR, bool(value))
+        self._set(socket.SOL_SOCKET, socket.SO_REUSEADDR, _flag(value, "reuse_address"))
 
     @property
     def reuse_port(self) -> bool:
@@ -245,7 +261,7 @@ class IpOptions(BufferOptions):
 
     @reuse_port.setter
     def reuse_port(self, value: bool) -> None:
-        self._set(socket.SOL_SOCKET, socket.SO_REUSEPORT, bool(value))
+        self._set(socket.SOL_SOCKET, socket.SO_REUSEPORT, _flag(value, "reuse_port"))
 
     @property
     def ipv4_multicast_loop(self) -> bool:
@@ -254,7 +270,9 @@ class IpOptions(BufferOptions):
 
     @ipv4_multicast_loop.setter
     def ipv4_multicast_loop(self, value: bool) -> None:
-        self._set(_IPPROTO_IP, socket.IP_MULTICAST_LOOP, bool(value), _AF_INET)
+        self._set(
+            _IPPROTO_IP, socket.IP_MULTICAST_LOOP, _flag(value, "ipv4_multicast_loop"), _AF_INET
+        )
 
     @property
     def ipv6_multicast_loop(self) -> bool:
@@ -263,7 +281,12 @@ class IpOptions(BufferOptions):
 
     @ipv6_multicast_loop.setter
     def ipv6_multicast_loop(self, value: bool) -> None:
-        self._set(_IPPROTO_IPV6, socket.IPV6_MULTICAST_LOOP, bool(value), _AF_INET6)
+        self._set(
+            _IPPROTO_IPV6,
+            socket.IPV6_MULTICAST_LOOP,
+            _flag(value, "ipv6_multicast_loop"),
+            _AF_INET6,
+        )
 
     @property
     def ipv4_multicast_ttl(self) -> int:
@@ -298,7 +321,7 @@ class IpOptions(BufferOptions):
         address = to_ip_address(value)  # type: ignore[arg-type]
         if not isinstance(address, Ipv4Address):
             raise ValueError(f"needs an IPv4 address, got {address}")  # noqa: TRY004 - a value
-        self._sock(_AF_INET).setsockopt(_IPPROTO_IP, socket.IP_MULTICAST_IF, address.packed)
+        self._setter_sock(_AF_INET).setsockopt(_IPPROTO_IP, socket.IP_MULTICAST_IF, address.packed)
 
     @property
     def ipv6_multicast_interface(self) -> int:

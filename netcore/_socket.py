@@ -16,7 +16,7 @@ else:  # pragma: no cover
 from ._engine import SocketIO
 from ._options import IpOptions
 from ._sockaddr import SocketAddress, family_of, ip_and_port, sockaddr
-from ._stream import ByteStream, check_size
+from ._stream import ByteStream, check_backlog, check_size
 from .ip import IpAddress, Ipv4Address, Ipv6Address
 
 #: The sender `receive_from` reports once the socket is shut down for reading.
@@ -190,7 +190,8 @@ class Socket(DatagramOps):
         """Adopt a stdlib `socket.socket` (made non-blocking; netcore now owns it).
 
         An `AF_UNIX` socket comes back as a `netcore.unix.UnixSocket`.
-        Raises `TypeError` for anything else than a socket, `ValueError` for other families.
+        Raises `TypeError` for anything else than a socket (or for an `ssl.SSLSocket`),
+        `ValueError` for other families.
         """
         if not isinstance(sock, socket.socket):
             raise TypeError(f"from_socket() needs a socket.socket, not {type(sock).__name__}")
@@ -202,7 +203,7 @@ class Socket(DatagramOps):
             raise ValueError(f"cannot adopt a socket of family {sock.family!r}")
         if sock.fileno() < 0:
             raise ValueError("cannot adopt a closed socket")
-        return cls._wrap(SocketIO(sock))
+        return cls._wrap(SocketIO.adopt(sock))
 
     def to_socket(self) -> socket.socket:
         """Detach and return the stdlib socket, in blocking mode; this object is then closed."""
@@ -233,7 +234,7 @@ class Socket(DatagramOps):
 
     def listen(self, backlog: int = 65535) -> int:
         """Start listening; returns the backlog (the kernel caps it at `somaxconn`)."""
-        check_size(backlog, "backlog")
+        check_backlog(backlog)
         self._io.check_open()
         self._io.sock.listen(backlog)
         return backlog

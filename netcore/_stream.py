@@ -33,6 +33,10 @@ __all__ = ("AsyncSocketBase", "ByteStream", "SocketBase", "check_size")
 _MAX_READ = 65536
 
 
+#: listen(2) takes a C int.
+_INT_MAX = 2**31 - 1
+
+
 def check_size(size: object, name: str = "size") -> int:
     """`size` as a non-negative int, or `TypeError`/`ValueError`."""
     if not isinstance(size, int) or isinstance(size, bool):
@@ -40,6 +44,15 @@ def check_size(size: object, name: str = "size") -> int:
     if size < 0:
         raise ValueError(f"{name} must not be negative, got {size}")
     return size
+
+
+def check_backlog(backlog: object) -> int:
+    """`backlog` for listen(2): an int from 0 to the C int maximum (the kernel then caps it
+    at `somaxconn`), else `TypeError`/`ValueError`."""
+    value = check_size(backlog, "backlog")
+    if value > _INT_MAX:
+        raise ValueError(f"backlog must be at most {_INT_MAX}, got {value}")
+    return value
 
 
 def _encoded(text: str, what: str = "write_string") -> bytes:
@@ -111,6 +124,7 @@ class SocketBase:
 
     @timeout_after.setter
     def timeout_after(self, seconds: float | None) -> None:
+        self._check_thread()
         if seconds is None:
             self._io.deadline = None
             return
@@ -123,7 +137,12 @@ class SocketBase:
 
     def reset_deadline(self) -> None:
         """Remove the deadline."""
+        self._check_thread()
         self._io.deadline = None
+
+    def _check_thread(self) -> None:
+        """Before a call that changes the socket without waiting (an option, the deadline):
+        nothing in netcore; a facade object checks that its own thread is calling."""
 
 
 class AsyncSocketBase(SocketBase):

@@ -18,7 +18,7 @@ from ._engine import SocketIO
 from ._options import IpOptions
 from ._sockaddr import SocketAddress, check_port, family_of, ip_and_port, sockaddr
 from ._socket import IpEndpoint, Socket
-from ._stream import AsyncSocketBase, check_size
+from ._stream import AsyncSocketBase, check_backlog
 from ._timeout import limit
 from .ip import IpAddress, Ipv6Address
 
@@ -42,6 +42,15 @@ _NUMERIC = re.compile(r"[0-9.]*")
 _AddrInfo = tuple[Any, ...]
 
 
+def _inet_aton_reads(text: str) -> bool:
+    """Whether inet_aton(3) takes `text` as an IPv4 address (hex, octal, fewer parts)."""
+    try:
+        socket.inet_aton(text)
+    except (OSError, ValueError):  # ValueError: an embedded NUL
+        return False
+    return True
+
+
 def _host_name(ip: object) -> str | None:
     """`ip` as a host name to resolve, or None if it is (or must be) an IP address."""
     if isinstance(ip, bytes):
@@ -49,8 +58,10 @@ def _host_name(ip: object) -> str | None:
             ip = ip.decode("ascii")
         except UnicodeDecodeError:
             return None
-    if not isinstance(ip, str) or ":" in ip or _NUMERIC.fullmatch(ip):
-        return None  # an IPv6 or dotted-quad lookalike: parse it strictly instead
+    if not isinstance(ip, str) or ":" in ip or _NUMERIC.fullmatch(ip) or _inet_aton_reads(ip):
+        # An IPv6 or IPv4 lookalike (`0x7f000001`, which getaddrinfo would read as
+        # inet_aton does): parse it strictly instead, so that it fails as an address.
+        return None
     if len(ip) > 253 or not _HOST_NAME.fullmatch(ip):
         return None
     return ip
@@ -247,7 +258,7 @@ class TcpListener(AsyncSocketBase, IpOptions):
         handshake_timeout: float | None = 60.0,
     ) -> None:
         address, number = ip_and_port(ip, port)
-        check_size(backlog, "backlog")
+        check_backlog(backlog)
         if tls is not None:
             from ._tls import check_handshake_timeout, check_tls  # noqa: PLC0415 - see connect
 

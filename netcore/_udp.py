@@ -56,7 +56,8 @@ class UdpSocket(DatagramOps):
         index = 0 if interface is None else interface
         if not isinstance(index, int) or isinstance(index, bool):
             raise TypeError("the interface of an IPv6 group is an interface index (int)")
-        check_size(index, "interface")
+        if check_size(index, "interface") > 0xFFFFFFFF:  # an unsigned 32-bit index
+            raise ValueError(f"interface index {index} is out of range")
         option = socket.IPV6_JOIN_GROUP if join else socket.IPV6_LEAVE_GROUP
         sock.setsockopt(socket.IPPROTO_IPV6, option, address.packed + struct.pack("@I", index))
 

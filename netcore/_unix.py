@@ -49,7 +49,7 @@ from ._engine import SocketIO
 from ._errors import NetcoreError
 from ._options import BufferOptions
 from ._socket import Kind, to_kind
-from ._stream import AsyncSocketBase, ByteStream, check_size
+from ._stream import AsyncSocketBase, ByteStream, check_backlog, check_size
 from ._timeout import limit
 from ._unix_address import UnixAddress, _AddressLike
 
@@ -261,8 +261,8 @@ class UnixSocket(UnixDatagramOps):
     def from_socket(cls, sock: socket.socket) -> Self:
         """Adopt a stdlib `AF_UNIX` socket (made non-blocking; netcore now owns it).
 
-        Raises `TypeError` for anything but a socket, `ValueError` for another family,
-        an unsupported kind or a closed socket.
+        Raises `TypeError` for anything but a plain socket (not an `ssl.SSLSocket`),
+        `ValueError` for another family, an unsupported kind or a closed socket.
         """
         if not isinstance(sock, socket.socket):
             raise TypeError(f"from_socket() needs a socket.socket, not {type(sock).__name__}")
@@ -271,7 +271,7 @@ class UnixSocket(UnixDatagramOps):
         if sock.fileno() < 0:
             raise ValueError("cannot adopt a closed socket")
         to_kind(sock.type, _KINDS)
-        return cls._wrap(SocketIO(sock))
+        return cls._wrap(SocketIO.adopt(sock))
 
     def to_socket(self) -> socket.socket:
         """Detach and return the stdlib socket, in blocking mode; this object is then closed."""
@@ -297,7 +297,7 @@ class UnixSocket(UnixDatagramOps):
 
     def listen(self, backlog: int = 65535) -> int:
         """Start listening; returns the backlog (the kernel caps it at `somaxconn`)."""
-        check_size(backlog, "backlog")
+        check_backlog(backlog)
         self._io.check_open()
         self._io.sock.listen(backlog)
         return backlog
@@ -532,7 +532,7 @@ class UnixListener(AsyncSocketBase, BufferOptions):
         replace: bool = False,
     ) -> None:
         address, raw = _address(path)
-        check_size(backlog, "backlog")
+        check_backlog(backlog)
         has_file = address.to_path() is not None
         if mode is not None:
             mode = _check_mode(mode)

@@ -145,6 +145,21 @@ def test_package_level_names() -> None:
     assert not inspect.iscoroutinefunction(facade.run)
 
 
+def test_socket_classes_are_reachable_from_the_packages() -> None:
+    """API.md §8 spells `netcore.TcpStream` and `netcore.Socket.from_socket`: the classes
+    of the socket and unix modules are attributes of each package too (loaded on use)."""
+    for package, sockets, unix in (
+        (netcore, netcore.socket, netcore.unix),
+        (facade, facade.socket, facade.unix),
+    ):
+        for name in ("Socket", "SocketAddress", "TcpListener", "TcpStream", "UdpSocket"):
+            assert getattr(package, name) is getattr(sockets, name), name
+        for name in ("UnixAddress", "UnixDatagram", "UnixListener", "UnixSocket", "UnixStream"):
+            assert getattr(package, name) is getattr(unix, name), name
+        with pytest.raises(AttributeError):
+            _ = package.NoSuchName
+
+
 # -- classes and methods ---------------------------------------------------------------------
 
 

@@ -214,6 +214,10 @@ def test_listen(host: str) -> None:
             sock.listen(-1)
         with pytest.raises(TypeError):
             sock.listen("10")
+        with pytest.raises(ValueError, match="backlog"):  # beyond a C int: not OverflowError
+            sock.listen(2**31)
+    with pytest.raises(ValueError, match="backlog"):
+        TcpListener(host, backlog=2**40)
 
 
 @pytest.mark.parametrize("host", HOSTS)
@@ -301,6 +305,26 @@ async def test_connect_refused(host: str) -> None:
         pytest.raises(ConnectionRefusedError),
     ):
         await bounded(sock.connect(host, port))
+
+
+@pytest.mark.parametrize("host", HOSTS)
+async def test_connect_when_connected_or_listening_fails(host: str) -> None:
+    """connect(2)'s EISCONN is an error on a first call, as for a stdlib socket: the socket
+    stays on its first peer (the engine takes EISCONN as success only after a wait)."""
+    with (
+        stdlib_listener(host) as first,
+        stdlib_listener(host) as second,
+        Socket(domain(host)) as sock,
+        Socket(domain(host)) as listening,
+    ):
+        await bounded(sock.connect(host, first.getsockname()[1]))
+        with raises_errno(errno.EISCONN):
+            await bounded(sock.connect(host, second.getsockname()[1]))
+        assert sock.peer_address.port == first.getsockname()[1]
+        listening.bind(host, 0)
+        listening.listen()
+        with raises_errno(errno.EISCONN):
+            await bounded(listening.connect(host, first.getsockname()[1]))
 
 
 async def test_connect_checks_arguments() -> None:
@@ -664,11 +688,85 @@ def test_tcp_option_on_a_datagram_socket() -> None:
         ("keepalive_interval", float("inf"), ValueError),
         ("ipv4_multicast_interface", "::1", ValueError),
         ("ipv4_multicast_interface", "1.2.3.256", AddressParseError),
+        # on/off options take a bool (or an int, as setsockopt does), nothing else
+        ("no_delay", "no", TypeError),
+        ("no_delay", None, TypeError),
+        ("reuse_address", 1.0, TypeError),
+        ("reuse_port", b"", TypeError),
+        ("broadcast", [], TypeError),
+        ("ipv4_multicast_loop", "yes", TypeError),
     ],
 )
 def test_option_bad_values(option: str, value: Any, error: type[Exception]) -> None:
     with Socket(IPV4, STREAM) as sock, pytest.raises(error):
         setattr(sock, option, value)
+
+
+def test_flag_options_take_bools_and_ints() -> None:
+    with Socket(IPV4, STREAM) as sock:
+        sock.no_delay = 1
+        assert sock.no_delay is True
+        sock.no_delay = False
+        assert sock.no_delay is False
+    with Socket(IPV6, DGRAM) as sock6:
+        with pytest.raises(TypeError):
+            sock6.only_ipv6 = 2.5
+        with pytest.raises(TypeError):
+            sock6.ipv6_multicast_loop = "off"
+        assert sock6.only_ipv6 is False  # unchanged by the refused values
+
+
+async def test_close_with_linger_does_not_stall_the_loop() -> None:
+    """With SO_LINGER on, close(2) blocks until the bytes are out or the linger time is up,
+    even on a non-blocking socket: close() must leave that wait to a thread, and the
+    loop must keep running other tasks meanwhile (API.md §2: close never waits)."""
+    with stdlib_listener("127.0.0.1") as server:
+        stream = await bounded(TcpStream.connect("127.0.0.1", server.getsockname()[1]))
+        peer, _ = server.accept()
+        with peer:
+            peer.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            stream.send_buffer_size = 4096
+            stream.linger = 2
+            assert stream.linger == 2.0
+            with pytest.raises(asyncio.TimeoutError):  # fill both buffers: the peer never reads
+                await asyncio.wait_for(stream.write_bytes(b"x" * 8_000_000), 0.3)
+            ticks = 0
+
+            async def tick() -> None:
+                nonlocal ticks
+                for _ in range(200):
+                    await asyncio.sleep(0.01)
+                    ticks += 1
+
+            ticker = asyncio.ensure_future(tick())
+            await asyncio.sleep(0.05)
+            started = asyncio.get_running_loop().time()
+            stream.close()
+            elapsed = asyncio.get_running_loop().time() - started
+            before = ticks
+            await asyncio.sleep(0.3)
+            ticker.cancel()
+            assert elapsed < 0.5, f"close() took {elapsed:.2f} s"
+            assert ticks - before >= 5  # the loop ran while the kernel lingered
+            assert stream.closed
+            assert stream.fileno() == -1
+
+
+def test_from_socket_reads_linger_and_refuses_ssl_sockets() -> None:
+    import ssl
+
+    raw = socket.socket()
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 3))
+    with Socket.from_socket(raw) as adopted:
+        assert adopted.linger == 3.0
+        assert adopted._io.lingers  # its close goes to a thread too
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    with socket.socket() as plain:
+        wrapped = context.wrap_socket(plain, server_hostname="localhost")
+        with wrapped:
+            with pytest.raises(TypeError, match="SSLSocket"):
+                Socket.from_socket(wrapped)
+            assert wrapped.fileno() >= 0  # refused, so still the caller's
 
 
 def test_options_on_a_closed_socket() -> None:

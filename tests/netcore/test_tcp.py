@@ -469,6 +469,17 @@ async def test_connect_host_name() -> None:
                 assert accepted.peer_address == stream.local_address
 
 
+@pytest.mark.parametrize("text", ["0x7f000001", "0x7f.0.0.1", "0177.0.0.1", "127.1", "2130706433"])
+async def test_connect_refuses_ipv4_lookalikes(text: str) -> None:
+    """Forms inet_aton(3) reads as IPv4 (hex, octal, fewer parts) are not host names:
+    getaddrinfo would resolve them to 127.0.0.1, so they fail as addresses do (§1.1)."""
+    with TcpListener("127.0.0.1") as listener:
+        before = open_fds()
+        with pytest.raises(AddressParseError):
+            await bounded(TcpStream.connect(text, listener.local_address.port))
+        assert open_fds() == before
+
+
 @pytest.mark.parametrize("host", HOSTS)
 async def test_connect_refused(host: str) -> None:
     before = open_fds()
@@ -880,3 +891,44 @@ async def test_close_between_readiness_and_the_woken_read() -> None:
                 finally:
                     loop.remove_reader(watcher)
                     os.close(watcher)
+
+
+# -- sizes and abandoned waits ----------------------------------------------------------------
+
+
+async def test_a_huge_read_size_is_a_read() -> None:
+    """`read(2**40)` is one receive of what is there, not a buffer of that size."""
+    with stdlib_listener("127.0.0.1") as listener:
+        stream = await bounded(TcpStream.connect("127.0.0.1", listener.getsockname()[1]))
+        peer, _ = listener.accept()
+        async with stream:
+            with peer:
+                peer.sendall(b"abc")
+                assert await bounded(stream.read(2**40)) == b"abc"
+                peer.sendall(b"def")
+                buffer = bytearray(b">")
+                assert await bounded(stream.read_bytes(buffer, 2**40)) == 3
+                assert buffer == b">def"
+
+
+async def test_a_wait_ended_by_a_thrown_exception_cannot_fail_later() -> None:
+    """An exception thrown into a waiting read or accept (the facade's KeyboardInterrupt)
+    cancels the engine's future: its deadline passing later fails nothing unseen
+    ("Future exception was never retrieved")."""
+    with stdlib_listener("127.0.0.1") as listener, TcpListener("127.0.0.1") as ours:
+        stream = await bounded(TcpStream.connect("127.0.0.1", listener.getsockname()[1]))
+        peer, _ = listener.accept()
+        async with stream:
+            with peer:
+                for waiter, call in ((stream, stream.read(10)), (ours, ours.accept())):
+                    waiter.timeout_after = 0.05
+                    fut = call.send(None)  # waits: the engine's future comes out
+                    assert isinstance(fut, asyncio.Future)
+                    assert not fut.done()
+                    with pytest.raises(KeyboardInterrupt):
+                        call.throw(KeyboardInterrupt)
+                    assert fut.cancelled()
+                    await asyncio.sleep(0.1)  # past the deadline
+                    waiter.reset_deadline()
+                peer.sendall(b"still there")
+                assert await bounded(stream.read(100)) == b"still there"

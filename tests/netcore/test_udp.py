@@ -327,6 +327,8 @@ def test_multicast_bad_arguments() -> None:
             udp.join_multicast("ff02::1:3", "lo")
         with pytest.raises(ValueError, match="interface"):
             udp.join_multicast("ff02::1:3", -1)
+        with pytest.raises(ValueError, match="interface"):  # an unsigned 32-bit index
+            udp.join_multicast("ff02::1:3", 2**32)
     closed = UdpSocket("127.0.0.1")
     closed.close()
     with pytest.raises(ClosedError):
