@@ -48,3 +48,21 @@ def run(main: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         return main(*args, **kwargs)
     finally:
         close_runtime()
+
+
+#: Classes of facade.socket and facade.unix that are also reachable from the package
+#: (`facade.TcpStream`, as API.md §8 spells them), imported on first use.
+_SOCKET_NAMES = frozenset({"Socket", "SocketAddress", "TcpListener", "TcpStream", "UdpSocket"})
+_UNIX_NAMES = frozenset({"UnixAddress", "UnixDatagram", "UnixListener", "UnixSocket", "UnixStream"})
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SOCKET_NAMES:
+        from . import socket  # noqa: PLC0415 - on first use: importing the package stays light
+
+        return getattr(socket, name)
+    if name in _UNIX_NAMES:
+        from . import unix  # noqa: PLC0415
+
+        return getattr(unix, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

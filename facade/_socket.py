@@ -47,7 +47,7 @@ class _IpEndpoint(FacadeStream, IpOptions):
     @property
     def socket(self) -> Socket:
         """The low-level `Socket` this object wraps (the same kernel socket)."""
-        return Socket._of(self._nc.socket)
+        return self._view(Socket, self._nc.socket)
 
 
 class _Datagram(_IpEndpoint):
@@ -260,7 +260,7 @@ class TcpListener(FacadeSocket, IpOptions):
     @property
     def socket(self) -> Socket:
         """The low-level `Socket` this listener wraps."""
-        return Socket._of(self._nc.socket)
+        return self._view(Socket, self._nc.socket)
 
     def __iter__(self) -> Self:
         return self
@@ -281,8 +281,10 @@ class UdpSocket(_Datagram):
 
     def join_multicast(self, group: _Ip, interface: IpAddress | str | int | None = None) -> None:
         """Join multicast `group` (see `netcore.socket.UdpSocket.join_multicast`)."""
+        self._check_thread()
         self._nc.join_multicast(group, interface)
 
     def leave_multicast(self, group: _Ip, interface: IpAddress | str | int | None = None) -> None:
         """Leave multicast `group`."""
+        self._check_thread()
         self._nc.leave_multicast(group, interface)

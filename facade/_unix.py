@@ -42,7 +42,7 @@ class _UnixEndpoint(FacadeStream, BufferOptions):
     @property
     def socket(self) -> UnixSocket:
         """The low-level `UnixSocket` this object wraps (the same kernel socket)."""
-        return UnixSocket._of(self._nc.socket)
+        return self._view(UnixSocket, self._nc.socket)
 
 
 class _UnixDatagramOps(_UnixEndpoint):
@@ -184,7 +184,7 @@ class UnixListener(FacadeSocket, BufferOptions):
     @property
     def socket(self) -> UnixSocket:
         """The low-level `UnixSocket` this listener wraps."""
-        return UnixSocket._of(self._nc.socket)
+        return self._view(UnixSocket, self._nc.socket)
 
     def __iter__(self) -> Self:
         return self

@@ -9,7 +9,7 @@ coroutine through the runtime's `wait()`.
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import Any, TypeVar
 
 from netcore._process import Copyable
 from netcore._stream import ByteStream, SocketBase, _encoded
@@ -33,6 +33,8 @@ __all__ = ("FacadeSocket", "FacadeStream")
 
 _MAX_READ = 65536
 
+V = TypeVar("V", bound="FacadeSocket")
+
 
 class FacadeSocket(SocketBase):
     """What every facade socket has: its netcore twin, its thread, close, clone."""
@@ -45,6 +47,14 @@ class FacadeSocket(SocketBase):
         self = cls.__new__(cls)
         self._adopt(nc)
         return self
+
+    def _view(self, cls: type[V], nc: Any) -> V:
+        """A facade object of `cls` over `nc`, which shares this one's `SocketIO` (the
+        `.socket` of a stream or listener): it belongs to this object's thread, not to
+        the caller's."""
+        view = cls._of(nc)
+        view._thread = self._thread
+        return view
 
     def _adopt(self, nc: Any) -> None:
         self._nc = nc

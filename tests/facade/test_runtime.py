@@ -490,6 +490,71 @@ def test_low_level_socket_setup_refuses_other_threads() -> None:
         assert ip_sock.listen(8) == 8
 
 
+def test_options_deadlines_and_views_refuse_other_threads() -> None:
+    """Option setters, deadlines, multicast membership and the `.socket` view change the
+    socket too: another thread gets RuntimeError, and the view belongs to the owner's
+    thread, whoever asks for it (closing through it used to hang the owner's read)."""
+    from facade.socket import UdpSocket
+    from facade.unix import UnixStream
+
+    listener, conn, client = connected_pair()
+    left, right = UnixStream.pair()
+    with listener, conn, client, left, right, UdpSocket("127.0.0.1") as udp:
+
+        def set_no_delay() -> None:
+            conn.no_delay = False
+
+        def set_timeout() -> None:
+            conn.timeout_after = 5
+
+        def set_reuse_port() -> None:
+            listener.reuse_port = False
+
+        def set_linger() -> None:
+            conn.linger = 1
+
+        def set_buffer() -> None:
+            left.receive_buffer_size = 8192
+
+        def set_broadcast() -> None:
+            udp.broadcast = True
+
+        uses: list[Callable[[], object]] = [
+            set_no_delay,
+            set_timeout,
+            conn.reset_deadline,
+            set_reuse_port,
+            set_linger,
+            set_buffer,
+            set_broadcast,
+            lambda: udp.join_multicast("239.1.2.3", "127.0.0.1"),
+            lambda: udp.leave_multicast("239.1.2.3", "127.0.0.1"),
+            # The views are made in the other thread: that is the case being checked.
+            lambda: conn.socket.close(),  # noqa: PLW0108
+            lambda: listener.socket.close(),  # noqa: PLW0108
+            lambda: left.socket.close(),  # noqa: PLW0108
+        ]
+
+        def other_thread() -> int:
+            try:
+                for use in uses:
+                    with pytest.raises(RuntimeError, match="another thread"):
+                        use()
+                return len(uses)
+            finally:
+                _runtime.close_runtime()
+
+        assert Background(other_thread).result() == len(uses)
+        assert conn.no_delay is True  # nothing changed
+        assert conn.deadline is None
+        assert conn.linger is None
+        assert not conn.closed
+        assert not listener.closed
+        assert not left.closed
+        conn.socket.no_delay = False  # the owner may use the view
+        assert conn.no_delay is False
+
+
 def test_each_thread_gets_its_own_loop(loop_kind: str) -> None:
     """Two threads use the facade at once, each with its own loop, listener and stream."""
     barrier = threading.Barrier(2, timeout=10)
