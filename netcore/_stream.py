@@ -171,6 +171,19 @@ class ByteStream(AsyncSocketBase):
     #: True for types that are connected from birth (streams made by connect or accept).
     _always_connected = False
 
+    def try_clone(self) -> Self:
+        """A new object on a `dup` of this one's descriptor (the same kernel socket).
+
+        Unread bytes are shared, whichever copy reads first gets them. Bytes this object
+        already took from the kernel and keeps for its next read (after `LimitExceeded`,
+        or a `read_exact`/`read_line` cut short) go with the copy: `Process.send` copies
+        with this, and the sender then closes its own copy, so the receiver must get them.
+        """
+        clone = super().try_clone()
+        if self._pending:
+            clone._pending, self._pending = self._pending, None
+        return clone
+
     # -- reading ------------------------------------------------------------------------
 
     def _take_pending(self, size: int) -> bytes:

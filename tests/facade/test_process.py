@@ -288,6 +288,29 @@ def test_the_sender_closing_its_copy_leaves_the_peer_connected(
     assert talk.result() == (False, b"still here\n")
 
 
+def test_bytes_a_read_kept_go_with_the_copy(served: tuple[TcpStream, socket.socket]) -> None:
+    """After LimitExceeded the sender's stream keeps the bytes it took from the kernel; a
+    copy sent to another process gets them (the sender then closes its own): no byte is
+    lost between the kept ones and those still in the kernel."""
+    from facade import LimitExceeded
+
+    conn, client = served
+    with pytest.raises(LimitExceeded):
+        conn.read_line(4)  # takes "unre" from the kernel and keeps it
+
+    def reader() -> bytes:
+        copy = process.receive(timeout=WAIT)
+        with copy:
+            data: bytes = copy.read_exact(10)
+            return data
+
+    child = process.spawn(reader)
+    child.send(conn)
+    conn.close()
+    client.sendall(b"MORE")
+    assert child.join(timeout=WAIT) == b"unreadMORE"
+
+
 def test_shutdown_on_the_senders_copy_affects_the_receivers(
     served: tuple[TcpStream, socket.socket],
 ) -> None:

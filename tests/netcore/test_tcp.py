@@ -932,3 +932,21 @@ async def test_a_wait_ended_by_a_thrown_exception_cannot_fail_later() -> None:
                     waiter.reset_deadline()
                 peer.sendall(b"still there")
                 assert await bounded(stream.read(100)) == b"still there"
+
+
+async def test_a_copy_takes_the_bytes_a_read_kept() -> None:
+    """After LimitExceeded the stream keeps what it took from the kernel; `try_clone()`
+    (what Process.send does) hands those bytes to the copy, so closing the original
+    loses none of them."""
+    with stdlib_listener("127.0.0.1") as listener:
+        stream = await bounded(TcpStream.connect("127.0.0.1", listener.getsockname()[1]))
+        peer, _ = listener.accept()
+        with peer:
+            peer.sendall(b"0123456789")
+            with pytest.raises(LimitExceeded):
+                await bounded(stream.read_line(4))
+            copy = stream.try_clone()
+            stream.close()
+            async with copy:
+                peer.sendall(b"\n")
+                assert await bounded(copy.read_line()) == b"0123456789\n"
