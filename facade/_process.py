@@ -66,7 +66,8 @@ def spawn(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Process:
     """Start `fn(*args, **kwargs)` as a new process and return at once.
 
     `fn` is a plain function; its blocking facade calls suspend only itself. It starts
-    running when the caller next blocks. Raises `TypeError` if `fn` is not callable.
+    running when the caller next blocks. Raises `TypeError` if `fn` is not callable, or is
+    a coroutine function (those are `netcore.process.spawn`'s).
     """
     if not callable(fn):
         raise TypeError(f"spawn() needs a function, not {type(fn).__name__}")

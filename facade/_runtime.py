@@ -35,6 +35,7 @@ import asyncio
 import atexit
 import contextlib
 import contextvars
+import inspect
 import os
 import signal
 import sys
@@ -372,16 +373,34 @@ async def _drive(fn: Callable[..., T], args: Any, kwargs: Any) -> T:
 
 
 def spawn(fn: Callable[..., Any], args: Any, kwargs: Any) -> _process.Process:
-    """Start `fn(*args, **kwargs)` as a facade process on the caller's loop."""
+    """Start `fn(*args, **kwargs)` as a facade process on the caller's loop.
+
+    `TypeError` for a coroutine function: its body would never run (use netcore's spawn).
+    """
+    if inspect.iscoroutinefunction(fn):
+        raise TypeError(
+            f"facade.process.spawn() runs plain functions; {fn!r} is a coroutine function "
+            "(spawn it with netcore.process.spawn)"
+        )
     return _process.start(current_loop(), _drive, (fn, args, kwargs), {})
 
 
 async def run_sync(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Run synchronous facade code as a process on the running loop and await its result.
+    """Run synchronous facade code as a process of its own on the running loop and await
+    its result (its exception is raised here, and not reported as a process failure).
 
     The code's blocking facade calls suspend only it; the loop keeps running others.
+    Inside, `process.current()` is that new process, with its own mailbox. Cancelling
+    the awaiting task cancels the process.
     """
-    return await _drive(fn, args, kwargs)
+    proc = _process.start(asyncio.get_running_loop(), _drive, (fn, args, kwargs), {})
+    try:
+        result: T = await proc.join()
+    except asyncio.CancelledError:
+        assert proc._task is not None  # a spawned process always has its task
+        proc._task.cancel()
+        raise
+    return result
 
 
 def check_thread(owner: int) -> None:

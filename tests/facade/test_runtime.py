@@ -28,6 +28,7 @@ import pytest
 
 import facade
 import netcore
+import netcore.process
 import netcore.socket
 from facade import _runtime, process
 from facade.socket import TcpListener, TcpStream
@@ -419,6 +420,52 @@ def test_run_sync_calls_run_concurrently_and_raise() -> None:
         return received
 
     assert asyncio.run(main()) == b"between processes"
+
+
+def test_run_sync_code_is_a_process_of_its_own() -> None:
+    """Each run_sync call is a new process: its own `current()` and mailbox, so two at
+    once each receive their own message; cancelling the awaiting task cancels it."""
+
+    async def main() -> tuple[list[Any], bool, bool]:
+        seen: dict[str, Any] = {}
+        started = asyncio.Event()
+
+        def worker(name: str) -> Any:
+            seen[name] = process.current()
+            if len(seen) == 2:
+                started.set()
+            return process.receive(timeout=5)
+
+        caller = netcore.process.current()
+        first = asyncio.ensure_future(facade.run_sync(worker, "a"))
+        second = asyncio.ensure_future(facade.run_sync(worker, "b"))
+        await asyncio.wait_for(started.wait(), 5)
+        for name, proc in seen.items():
+            proc.send(f"for {name}")
+        results = list(await asyncio.wait_for(asyncio.gather(first, second), 5))
+        distinct = seen["a"] != seen["b"] and caller not in (seen["a"], seen["b"])
+
+        def sleeper() -> None:
+            seen["sleeper"] = process.current()
+            process.receive(timeout=30)
+
+        waiting = asyncio.ensure_future(facade.run_sync(sleeper))
+        await asyncio.sleep(0.05)
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        await asyncio.sleep(0.01)
+        return results, distinct, seen["sleeper"].alive
+
+    assert asyncio.run(main()) == (["for a", "for b"], True, False)
+
+
+def test_facade_spawn_refuses_a_coroutine_function() -> None:
+    async def body() -> None:  # pragma: no cover - never runs
+        return None
+
+    with pytest.raises(TypeError, match=r"netcore\.process\.spawn"):
+        process.spawn(body)
 
 
 # -- threads ---------------------------------------------------------------------------------
