@@ -160,6 +160,19 @@ def _writable(ref: weakref.ReferenceType[SocketIO]) -> None:
     io._loop.remove_writer(io.fd)
 
 
+def _close_may_block(sock: socket.socket) -> bool:
+    """Whether close(2) of `sock`, which has SO_LINGER on, can block: only a connected TCP
+    socket waits for its bytes (a Unix or datagram socket, or an unconnected or listening
+    one, closes at once, and then its address is free again when close() returns)."""
+    if sock.family not in (socket.AF_INET, socket.AF_INET6) or _type_of(sock) != socket.SOCK_STREAM:
+        return False
+    try:
+        sock.getpeername()
+    except OSError:
+        return False
+    return True
+
+
 def _close_in_thread(fd: int) -> None:
     """close(2) `fd` in a thread of its own: with SO_LINGER on it may block for the whole
     linger time (Linux's inet_release ignores O_NONBLOCK), and the loop must not."""
@@ -170,6 +183,8 @@ def _abandon(fut: asyncio.Future[None]) -> None:
     """After an exception ended a wait on `fut` (cancellation, a timeout, or one thrown in,
     such as the facade's KeyboardInterrupt): `fut` must not fail later, unseen, when its
     deadline passes or the socket closes ("Future exception was never retrieved")."""
+    if fut.get_loop().is_closed():
+        return  # nothing can run its callbacks (or its deadline) any more
     if not fut.cancel() and not fut.cancelled():
         fut.exception()  # done meanwhile: an exception it holds counts as seen
 
@@ -262,7 +277,7 @@ class SocketIO:
         self.closed = True
         self._unregister()
         self._wake_all("the socket was closed while waiting")
-        if self.lingers:
+        if self.lingers and _close_may_block(self.sock):
             _close_in_thread(self.sock.detach())
         else:
             self.sock.close()
@@ -658,10 +673,11 @@ class SocketIO:
                         raise TimeoutError(errno.ETIMEDOUT, "the socket's deadline has passed")
                 await asyncio.sleep(delay)
 
-    def try_accept(self) -> tuple[socket.socket, Any] | None:
+    def try_accept(self) -> tuple[SocketIO, Any] | None:
         """Accept one connection if one is queued, without waiting; else None.
 
-        The synchronous first step of `accept`, also taken by the facade directly.
+        The synchronous first step of `accept`, also taken by the facade directly. The
+        new socket lingers if this one does (Linux copies SO_LINGER to it).
         """
         if self.closed:
             raise ClosedError()
@@ -678,9 +694,12 @@ class SocketIO:
             ):
                 raise
             return None
-        return socket.socket(_family_of(sock), _type_of(sock), sock.proto, fd), address
+        io = SocketIO(socket.socket(_family_of(sock), _type_of(sock), sock.proto, fd))
+        if self.lingers:
+            io.lingers = True
+        return io, address
 
-    async def accept(self, *, wait_first: bool = False) -> tuple[socket.socket, Any]:
+    async def accept(self, *, wait_first: bool = False) -> tuple[SocketIO, Any]:
         """Accept one connection; any number of tasks may wait, first come first served.
 
         `wait_first` skips the first try, for a caller whose `try_accept` just found none.

@@ -244,8 +244,8 @@ class Socket(DatagramOps):
 
         Any number of tasks may wait; each connection goes to exactly one of them.
         """
-        sock, _ = await self._io.accept()
-        return Socket._wrap(SocketIO(sock))
+        io, _ = await self._io.accept()
+        return Socket._wrap(io)
 
     def __repr__(self) -> str:
         if self._io.closed:

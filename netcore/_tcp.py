@@ -220,12 +220,11 @@ class TcpStream(IpEndpoint):
         return cls._wrap(io)
 
 
-def _accepted(sock: socket.socket) -> TcpStream:
+def _accepted(io: SocketIO) -> TcpStream:
     """The `TcpStream` of a connection just accepted (`TCP_NODELAY` on)."""
-    io = SocketIO(sock)
     # Not contextlib.suppress: building that context manager costs more than the call.
     try:  # noqa: SIM105
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        io.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     except OSError:  # the peer already reset it; reads will say so
         pass
     return TcpStream._wrap(io)
@@ -296,15 +295,15 @@ class TcpListener(AsyncSocketBase, IpOptions):
         return await self._accept_tcp()
 
     async def _accept_tcp(self) -> TcpStream:
-        sock, _ = await self._io.accept()
-        return _accepted(sock)
+        io, _ = await self._io.accept()
+        return _accepted(io)
 
     async def _accept_waiting(self) -> TcpStream:
         """The rest of `accept` after `_try_accept` found nothing: wait, then accept."""
         if self._tls is not None:
             return await self.accept()
-        sock, _ = await self._io.accept(wait_first=True)
-        return _accepted(sock)
+        io, _ = await self._io.accept(wait_first=True)
+        return _accepted(io)
 
     def _try_accept(self) -> TcpStream | None:
         """`accept` without waiting: a queued connection, or None (always None with TLS,

@@ -307,8 +307,8 @@ class UnixSocket(UnixDatagramOps):
 
         Any number of tasks may wait; each connection goes to exactly one of them.
         """
-        sock, _ = await self._io.accept()
-        return UnixSocket._wrap(SocketIO(sock))
+        io, _ = await self._io.accept()
+        return UnixSocket._wrap(io)
 
     def _describe(self) -> list[str]:
         return [self.kind.name, *super()._describe()]
@@ -579,22 +579,18 @@ class UnixListener(AsyncSocketBase, BufferOptions):
         Any number of tasks may wait; each connection goes to exactly one, and a cancelled
         accept loses none. Raises `ClosedError` if the listener is closed meanwhile.
         """
-        sock, _ = await self._io.accept()
-        return self._accepted(sock)
+        io, _ = await self._io.accept()
+        return UnixStream._wrap(io)
 
     def _try_accept(self) -> UnixStream | None:
         """`accept` without waiting: a queued connection, or None (see `TcpListener`)."""
         got = self._io.try_accept()
-        return None if got is None else self._accepted(got[0])
+        return None if got is None else UnixStream._wrap(got[0])
 
     async def _accept_waiting(self) -> UnixStream:
         """The rest of `accept` after `_try_accept` found nothing: wait, then accept."""
-        sock, _ = await self._io.accept(wait_first=True)
-        return self._accepted(sock)
-
-    @staticmethod
-    def _accepted(sock: socket.socket) -> UnixStream:
-        return UnixStream._wrap(SocketIO(sock))
+        io, _ = await self._io.accept(wait_first=True)
+        return UnixStream._wrap(io)
 
     @property
     def local_address(self) -> UnixAddress:

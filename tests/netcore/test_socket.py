@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import array
 import asyncio
+import contextlib
 import errno
 import gc
 import socket
@@ -716,40 +717,74 @@ def test_flag_options_take_bools_and_ints() -> None:
         assert sock6.only_ipv6 is False  # unchanged by the refused values
 
 
-async def test_close_with_linger_does_not_stall_the_loop() -> None:
+async def _lingering_stream(how: str, stack: contextlib.ExitStack) -> TcpStream:
+    """A connected stream with SO_LINGER 2 s: set on it, inherited from its listener, or
+    on the original of a copy (`try_clone`) whose original is closed first."""
+    if how == "accepted":
+        listener = stack.enter_context(TcpListener("127.0.0.1"))
+        listener.linger = 2
+        client = stack.enter_context(
+            socket.create_connection(("127.0.0.1", listener.local_address.port))
+        )
+        accepted: TcpStream = await bounded(listener.accept())
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        return accepted
+    server = stack.enter_context(stdlib_listener("127.0.0.1"))
+    stream: TcpStream = await bounded(TcpStream.connect("127.0.0.1", server.getsockname()[1]))
+    peer, _ = server.accept()
+    stack.enter_context(peer)
+    peer.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    stream.linger = 2
+    if how == "clone":
+        copy: TcpStream = stream.try_clone()
+        stream.close()  # the copy's close is the last one, the one that lingers
+        return copy
+    return stream
+
+
+@pytest.mark.parametrize("how", ["set", "accepted", "clone"])
+async def test_close_with_linger_does_not_stall_the_loop(how: str) -> None:
     """With SO_LINGER on, close(2) blocks until the bytes are out or the linger time is up,
     even on a non-blocking socket: close() must leave that wait to a thread, and the
     loop must keep running other tasks meanwhile (API.md §2: close never waits)."""
-    with stdlib_listener("127.0.0.1") as server:
-        stream = await bounded(TcpStream.connect("127.0.0.1", server.getsockname()[1]))
-        peer, _ = server.accept()
-        with peer:
-            peer.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-            stream.send_buffer_size = 4096
-            stream.linger = 2
-            assert stream.linger == 2.0
-            with pytest.raises(asyncio.TimeoutError):  # fill both buffers: the peer never reads
-                await asyncio.wait_for(stream.write_bytes(b"x" * 8_000_000), 0.3)
-            ticks = 0
+    with contextlib.ExitStack() as stack:
+        stream = await _lingering_stream(how, stack)
+        stream.send_buffer_size = 4096
+        assert stream.linger == 2.0
+        with pytest.raises(asyncio.TimeoutError):  # fill both buffers: the peer never reads
+            await asyncio.wait_for(stream.write_bytes(b"x" * 8_000_000), 0.3)
+        ticks = 0
 
-            async def tick() -> None:
-                nonlocal ticks
-                for _ in range(200):
-                    await asyncio.sleep(0.01)
-                    ticks += 1
+        async def tick() -> None:
+            nonlocal ticks
+            for _ in range(200):
+                await asyncio.sleep(0.01)
+                ticks += 1
 
-            ticker = asyncio.ensure_future(tick())
-            await asyncio.sleep(0.05)
-            started = asyncio.get_running_loop().time()
-            stream.close()
-            elapsed = asyncio.get_running_loop().time() - started
-            before = ticks
-            await asyncio.sleep(0.3)
-            ticker.cancel()
-            assert elapsed < 0.5, f"close() took {elapsed:.2f} s"
-            assert ticks - before >= 5  # the loop ran while the kernel lingered
-            assert stream.closed
-            assert stream.fileno() == -1
+        ticker = asyncio.ensure_future(tick())
+        await asyncio.sleep(0.05)
+        started = asyncio.get_running_loop().time()
+        stream.close()
+        elapsed = asyncio.get_running_loop().time() - started
+        before = ticks
+        await asyncio.sleep(0.3)
+        ticker.cancel()
+        assert elapsed < 0.5, f"close() took {elapsed:.2f} s"
+        assert ticks - before >= 5  # the loop ran while the kernel lingered
+        assert stream.closed
+        assert stream.fileno() == -1
+
+
+def test_a_lingering_socket_that_cannot_block_is_closed_at_once() -> None:
+    """Only a connected TCP socket lingers in close(2); any other is closed before close()
+    returns, so its address is free again (a thread's close would race a new bind)."""
+    for _ in range(50):
+        with Socket() as sock:
+            sock.bind("127.0.0.1", 0)
+            sock.linger = 1
+            port = sock.local_address.port
+        with Socket() as again:
+            again.bind("127.0.0.1", port)
 
 
 def test_from_socket_reads_linger_and_refuses_ssl_sockets() -> None:
