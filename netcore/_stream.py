@@ -84,7 +84,9 @@ class SocketBase:
         accept from one queue. This is how `Process.send` copies sockets.
         """
         self._io.check_open()
-        return self._wrap(SocketIO(self._io.sock.dup()))
+        io = SocketIO(self._io.sock.dup())
+        io.lingers = self._io.lingers  # the same kernel socket, SO_LINGER and all
+        return self._wrap(io)
 
     @property
     def closed(self) -> bool:
@@ -167,6 +169,9 @@ class AsyncSocketBase(SocketBase):
 class ByteStream(AsyncSocketBase):
     """Mixin: the §4 read and write operations on `self._io`."""
 
+    #: Bytes taken from the kernel and kept for the next read (after LimitExceeded, or a
+    #: read cut short). Copies made by try_clone share the one buffer, so it may be empty
+    #: here when a copy took them.
     _pending: bytearray | None = None
     #: True for types that are connected from birth (streams made by connect or accept).
     _always_connected = False
@@ -174,14 +179,14 @@ class ByteStream(AsyncSocketBase):
     def try_clone(self) -> Self:
         """A new object on a `dup` of this one's descriptor (the same kernel socket).
 
-        Unread bytes are shared, whichever copy reads first gets them. Bytes this object
-        already took from the kernel and keeps for its next read (after `LimitExceeded`,
-        or a `read_exact`/`read_line` cut short) go with the copy: `Process.send` copies
-        with this, and the sender then closes its own copy, so the receiver must get them.
+        Unread bytes are shared, whichever copy reads first gets them. So are the bytes
+        this object already took from the kernel and keeps for its next read (after
+        `LimitExceeded`, or a `read_exact`/`read_line` cut short): `Process.send` copies
+        with this, and the sender may close its own copy at once.
         """
         clone = super().try_clone()
         if self._pending:
-            clone._pending, self._pending = self._pending, None
+            clone._pending = self._pending  # one buffer: what either copy takes is gone
         return clone
 
     # -- reading ------------------------------------------------------------------------
@@ -217,9 +222,11 @@ class ByteStream(AsyncSocketBase):
         if type(size) is not int:
             check_size(size)  # TypeError for a float or a bool, before anything waits
         if size <= 0 or self._pending is not None:
-            data = self._try_read(size)
-            assert data is not None  # nothing to receive, or buffered bytes: never waits
-            return data
+            if size <= 0 or self._pending:
+                data = self._try_read(size)
+                assert data is not None  # nothing to receive, or buffered bytes: never waits
+                return data
+            self._pending = None  # shared with a copy (try_clone), which took them all
         # This is the engine's receive loop (SocketIO.recv) written out and tuned, because
         # it is half of every round trip of a server:
         # * The syscall comes first, except right after a short receive on a stream: the
@@ -351,10 +358,12 @@ class ByteStream(AsyncSocketBase):
         if limit == 0:
             raise ValueError("limit must be positive")
         self._io.check_open()
-        line = self._pending
+        kept = self._pending
         self._pending = None
-        if line is None or self._io.read_shut:
-            line = bytearray()
+        line = bytearray()
+        if kept and not self._io.read_shut:
+            line += kept
+            kept.clear()  # taken: a copy sharing them (try_clone) must not see them again
         try:
             while True:
                 index = line.find(b"\n", 0, limit)

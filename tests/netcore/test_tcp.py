@@ -934,19 +934,47 @@ async def test_a_wait_ended_by_a_thrown_exception_cannot_fail_later() -> None:
                 assert await bounded(stream.read(100)) == b"still there"
 
 
-async def test_a_copy_takes_the_bytes_a_read_kept() -> None:
-    """After LimitExceeded the stream keeps what it took from the kernel; `try_clone()`
-    (what Process.send does) hands those bytes to the copy, so closing the original
-    loses none of them."""
+async def test_copies_share_the_bytes_a_read_kept() -> None:
+    """After LimitExceeded the stream keeps what it took from the kernel; a copy made by
+    `try_clone()` (what Process.send does) shares those bytes as it shares the kernel's:
+    whichever copy reads first gets them, and closing the original loses none."""
     with stdlib_listener("127.0.0.1") as listener:
         stream = await bounded(TcpStream.connect("127.0.0.1", listener.getsockname()[1]))
         peer, _ = listener.accept()
         with peer:
             peer.sendall(b"0123456789")
             with pytest.raises(LimitExceeded):
-                await bounded(stream.read_line(4))
+                await bounded(stream.read_line(4))  # keeps "0123"
             copy = stream.try_clone()
             stream.close()
             async with copy:
                 peer.sendall(b"\n")
                 assert await bounded(copy.read_line()) == b"0123456789\n"
+
+        # The original reads on (a copy went to a process that only writes): it still has
+        # them, and the copy, sharing the emptied buffer, reads from the kernel.
+        stream = await bounded(TcpStream.connect("127.0.0.1", listener.getsockname()[1]))
+        peer, _ = listener.accept()
+        async with stream:
+            with peer:
+                peer.sendall(b"HEAD-")
+                stream.timeout_after = 0.1
+                with pytest.raises(TimeoutError):
+                    await stream.read_exact(10)  # keeps "HEAD-"
+                stream.reset_deadline()
+                async with stream.try_clone() as copy:
+                    peer.sendall(b"TAIL!")
+                    assert await bounded(stream.read_exact(10)) == b"HEAD-TAIL!"
+                    peer.sendall(b"x")
+                    assert await bounded(copy.read(10)) == b"x"
+
+                # read_line on one copy takes the shared bytes: the other never sees them.
+                peer.sendall(b"abcdefgh")
+                with pytest.raises(LimitExceeded):
+                    await bounded(stream.read_line(4))  # keeps "abcd"
+                async with stream.try_clone() as copy:
+                    peer.sendall(b"\n")
+                    assert await bounded(copy.read_line()) == b"abcdefgh\n"
+                    stream.timeout_after = 0.05
+                    with pytest.raises(TimeoutError):
+                        await stream.read(10)
