@@ -323,7 +323,7 @@ def wait(coro: Coroutine[Any, Any, T]) -> T:
             driver = current.parent
             assert driver is not None  # a process greenlet is always made with its driver
             try:
-                sent = driver.switch(handed)
+                driver.switch(handed)
             except GeneratorExit:
                 coro.close()
                 raise
@@ -334,7 +334,7 @@ def wait(coro: Coroutine[Any, Any, T]) -> T:
                     return stop.value  # type: ignore[no-any-return]
             else:
                 try:
-                    step = coro.send(sent)
+                    step = coro.send(None)
                 except StopIteration as stop:
                     return stop.value  # type: ignore[no-any-return]
     if _get_running_loop() is not None:
@@ -359,7 +359,7 @@ async def _drive(fn: Callable[..., T], args: Any, kwargs: Any) -> T:
     while not glet.dead:
         failure: BaseException | None = None
         try:
-            result = await value
+            await value
         except BaseException as exc:  # noqa: BLE001 - handed to the process's code
             failure = exc
         hub = _getcurrent()
@@ -368,7 +368,14 @@ async def _drive(fn: Callable[..., T], args: Any, kwargs: Any) -> T:
             # a process, and the runtime is closing): the process must come back here, to
             # the task stepping it, not to the dead hub's parent.
             glet.parent = hub
-        value = glet.switch(result) if failure is None else glet.throw(failure)
+        # As a task does, the coroutine is resumed with None (or the exception).
+        value = glet.switch(None) if failure is None else glet.throw(failure)
+    if inspect.iscoroutine(value):
+        value.close()
+        raise TypeError(
+            f"a facade process runs plain functions; {fn!r} returned a coroutine "
+            "(use netcore.process.spawn, or await it)"
+        )
     return value  # type: ignore[no-any-return]
 
 
@@ -377,12 +384,18 @@ def spawn(fn: Callable[..., Any], args: Any, kwargs: Any) -> _process.Process:
 
     `TypeError` for a coroutine function: its body would never run (use netcore's spawn).
     """
+    _check_plain(fn)
+    return _process.start(current_loop(), _drive, (fn, args, kwargs), {})
+
+
+def _check_plain(fn: Callable[..., Any]) -> None:
+    """`TypeError` for a coroutine function: a facade process would never run its body
+    (`_drive` also refuses any other callable that returns a coroutine)."""
     if inspect.iscoroutinefunction(fn):
         raise TypeError(
-            f"facade.process.spawn() runs plain functions; {fn!r} is a coroutine function "
-            "(spawn it with netcore.process.spawn)"
+            f"a facade process runs plain functions; {fn!r} is a coroutine function "
+            "(use netcore.process.spawn, or await it)"
         )
-    return _process.start(current_loop(), _drive, (fn, args, kwargs), {})
 
 
 async def run_sync(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -393,12 +406,20 @@ async def run_sync(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     Inside, `process.current()` is that new process, with its own mailbox. Cancelling
     the awaiting task cancels the process.
     """
+    _check_plain(fn)
     proc = _process.start(asyncio.get_running_loop(), _drive, (fn, args, kwargs), {})
+    task = proc._task
+    assert task is not None  # a spawned process always has its task
     try:
         result: T = await proc.join()
     except asyncio.CancelledError:
-        assert proc._task is not None  # a spawned process always has its task
-        proc._task.cancel()
+        # Cancel the process too, and resume only once its code has unwound (its
+        # `finally` blocks may wait); what it raised meanwhile is raised here.
+        proc._joined = True
+        task.cancel()
+        await asyncio.wait([task])
+        if not task.cancelled() and task.exception() is not None:
+            raise task.exception() from None  # type: ignore[misc]
         raise
     return result
 

@@ -18,8 +18,9 @@ import sys
 import textwrap
 import threading
 import time
+import types
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import Any
 
@@ -269,6 +270,9 @@ def test_a_process_waits_on_whatever_its_coroutine_yields() -> None:
         except ConnectionResetError as exc:
             seen.append(str(exc))
         seen.append(asyncio.current_task() is not None)
+        ready = loop.create_future()
+        loop.call_later(0.001, ready.set_result, "a result")
+        seen.append(await _raw_yield(ready))  # resumed with None, as a task resumes it
         return seen
 
     def body() -> list[Any]:
@@ -280,7 +284,15 @@ def test_a_process_waits_on_whatever_its_coroutine_yields() -> None:
         "task",
         "from the future",
         True,
+        None,
     ]
+
+
+@types.coroutine
+def _raw_yield(fut: asyncio.Future[Any]) -> Generator[Any, Any, Any]:
+    """A generator-based awaitable: what the task sends back when `fut` is done."""
+    sent = yield fut
+    return sent
 
 
 @pytest.mark.parametrize("runner", [asyncio.run, netcore.run], ids=["asyncio.run", "netcore.run"])
@@ -454,18 +466,54 @@ def test_run_sync_code_is_a_process_of_its_own() -> None:
         waiting.cancel()
         with pytest.raises(asyncio.CancelledError):
             await waiting
-        await asyncio.sleep(0.01)
-        return results, distinct, seen["sleeper"].alive
+        return results, distinct, seen["sleeper"].alive  # ended before run_sync returned
 
     assert asyncio.run(main()) == (["for a", "for b"], True, False)
 
 
-def test_facade_spawn_refuses_a_coroutine_function() -> None:
+def test_cancelling_run_sync_waits_for_the_code_to_unwind(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """The caller resumes once the cancelled code has unwound (its `finally` may block),
+    and what that code raised comes out of run_sync, not as a process failure report."""
+
+    async def main() -> list[str]:
+        events: list[str] = []
+
+        def code() -> None:
+            try:
+                process.receive(timeout=5)
+            finally:
+                events.append("cleanup started")
+                with pytest.raises(TimeoutError):
+                    process.receive(timeout=0.05)
+                events.append("cleanup done")
+                raise ValueError("failure during cleanup")
+
+        with pytest.raises(ValueError, match="during cleanup"):
+            await asyncio.wait_for(facade.run_sync(code), 0.1)
+        events.append("caller resumed")
+        await asyncio.sleep(0.01)
+        return events
+
+    assert asyncio.run(main()) == ["cleanup started", "cleanup done", "caller resumed"]
+    assert "failed" not in capfd.readouterr().err
+
+
+def test_facade_processes_refuse_coroutine_functions() -> None:
     async def body() -> None:  # pragma: no cover - never runs
         return None
 
     with pytest.raises(TypeError, match=r"netcore\.process\.spawn"):
         process.spawn(body)
+    with pytest.raises(TypeError, match="returned a coroutine"):
+        process.spawn(lambda: body()).join(timeout=5)  # noqa: PLW0108 - a plain function
+
+    async def main() -> None:
+        with pytest.raises(TypeError, match="coroutine function"):
+            _ = await facade.run_sync(body)
+
+    asyncio.run(main())
 
 
 # -- threads ---------------------------------------------------------------------------------
