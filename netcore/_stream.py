@@ -85,7 +85,7 @@ class SocketBase:
         """
         self._io.check_open()
         io = SocketIO(self._io.sock.dup())
-        io.lingers = self._io.lingers  # the same kernel socket, SO_LINGER and all
+        self._io.share_lingers(io)  # the same kernel socket, SO_LINGER and all
         return self._wrap(io)
 
     @property
@@ -170,8 +170,8 @@ class ByteStream(AsyncSocketBase):
     """Mixin: the §4 read and write operations on `self._io`."""
 
     #: Bytes taken from the kernel and kept for the next read (after LimitExceeded, or a
-    #: read cut short). Copies made by try_clone share the one buffer, so it may be empty
-    #: here when a copy took them.
+    #: read cut short); None until there are some. Copies made by try_clone share one
+    #: buffer for good (so it may be empty), which is therefore only ever changed in place.
     _pending: bytearray | None = None
     #: True for types that are connected from birth (streams made by connect or accept).
     _always_connected = False
@@ -185,33 +185,31 @@ class ByteStream(AsyncSocketBase):
         with this, and the sender may close its own copy at once.
         """
         clone = super().try_clone()
-        if self._pending:
-            clone._pending = self._pending  # one buffer: what either copy takes is gone
+        if self._pending is None:
+            self._pending = bytearray()
+        clone._pending = self._pending  # one buffer for both, from now on
         return clone
 
     # -- reading ------------------------------------------------------------------------
 
     def _take_pending(self, size: int) -> bytes:
         self._io.check_open()  # buffered bytes die with the socket like unread ones
-        if self._io.read_shut:  # shut down through another wrapper of this socket
-            self._pending = None
+        if self._io.read_shut:  # shut down, maybe through another wrapper of this socket
             return b""
         pending = self._pending
         assert pending is not None
         data = bytes(pending[:size])
         del pending[:size]
-        if not pending:
-            self._pending = None
         return data
 
     def _push_back(self, data: bytes | bytearray) -> None:
         """Return consumed bytes to the front of the stream (an interrupted read)."""
         if not data:
             return
-        if self._pending:
-            self._pending[:0] = data
-        else:
+        if self._pending is None:
             self._pending = bytearray(data)
+        else:
+            self._pending[:0] = data  # in place: a copy may share the buffer
 
     async def read(self, size: int = _MAX_READ) -> bytes:
         """Receive up to `size` bytes; `b''` at end of stream. Short reads are normal.
@@ -221,12 +219,10 @@ class ByteStream(AsyncSocketBase):
         """
         if type(size) is not int:
             check_size(size)  # TypeError for a float or a bool, before anything waits
-        if size <= 0 or self._pending is not None:
-            if size <= 0 or self._pending:
-                data = self._try_read(size)
-                assert data is not None  # nothing to receive, or buffered bytes: never waits
-                return data
-            self._pending = None  # shared with a copy (try_clone), which took them all
+        if size <= 0 or self._pending:  # (an empty kept buffer: nothing kept)
+            data = self._try_read(size)
+            assert data is not None  # nothing to receive, or buffered bytes: never waits
+            return data
         # This is the engine's receive loop (SocketIO.recv) written out and tuned, because
         # it is half of every round trip of a server:
         # * The syscall comes first, except right after a short receive on a stream: the
@@ -358,12 +354,11 @@ class ByteStream(AsyncSocketBase):
         if limit == 0:
             raise ValueError("limit must be positive")
         self._io.check_open()
-        kept = self._pending
-        self._pending = None
         line = bytearray()
+        kept = self._pending
         if kept and not self._io.read_shut:
             line += kept
-            kept.clear()  # taken: a copy sharing them (try_clone) must not see them again
+            kept.clear()  # taken (in place: a copy may share the buffer)
         try:
             while True:
                 index = line.find(b"\n", 0, limit)
@@ -505,8 +500,7 @@ class ByteStream(AsyncSocketBase):
         if how != socket.SHUT_WR:
             # Every receive returns b'' from now on (API.md), whatever Linux would still
             # hand out; a datagram socket would even poll readable and answer EAGAIN.
-            io.read_shut = True
-            self._pending = None  # bytes read_line kept: b'' from now on means now
+            io.read_shut = True  # also over bytes a read kept (see _take_pending)
 
     def shutdown_read(self) -> None:
         """Shut down the reading half (`shutdown(SHUT_RD)`); reads then return `b''`."""

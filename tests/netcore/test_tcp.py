@@ -968,6 +968,23 @@ async def test_copies_share_the_bytes_a_read_kept() -> None:
                     peer.sendall(b"x")
                     assert await bounded(copy.read(10)) == b"x"
 
+                # What a read on one copy leaves of the shared bytes stays shared: the rest
+                # after read_line's line, and what a timed-out read_exact had taken.
+                peer.sendall(b"ab\ncd")
+                stream.timeout_after = 0.1
+                with pytest.raises(TimeoutError):
+                    await stream.read_exact(10)  # keeps "ab\ncd"
+                stream.reset_deadline()
+                async with stream.try_clone() as copy:
+                    assert await bounded(stream.read_line()) == b"ab\n"
+                    assert await bounded(copy.read(10)) == b"cd"
+                    peer.sendall(b"HEAD-")
+                    stream.timeout_after = 0.1
+                    with pytest.raises(TimeoutError):
+                        await stream.read_exact(10)  # keeps "HEAD-", shared with the copy
+                    stream.reset_deadline()
+                    assert await bounded(copy.read(10)) == b"HEAD-"
+
                 # read_line on one copy takes the shared bytes: the other never sees them.
                 peer.sendall(b"abcdefgh")
                 with pytest.raises(LimitExceeded):
@@ -978,3 +995,30 @@ async def test_copies_share_the_bytes_a_read_kept() -> None:
                     stream.timeout_after = 0.05
                     with pytest.raises(TimeoutError):
                         await stream.read(10)
+
+
+def test_a_wait_closed_after_its_loop_leaves_no_unretrieved_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A waiting coroutine whose socket was closed (its future failed with ClosedError)
+    and which is closed itself only after its loop: the failure counts as seen."""
+    from netcore._engine import SocketIO
+
+    loop = netcore.new_event_loop()
+    near, far = socket.socketpair()
+    io = SocketIO(near)
+    waiting = io.wait_readable()
+
+    async def first_step() -> Any:
+        return waiting.send(None)  # the coroutine waits: its future comes out
+
+    fut = loop.run_until_complete(first_step())
+    io.close()  # fails the future with ClosedError
+    loop.close()
+    with caplog.at_level("ERROR", logger="asyncio"):
+        waiting.close()
+        assert fut.done()
+        del fut
+        gc.collect()
+    far.close()
+    assert "never retrieved" not in caplog.text
