@@ -183,10 +183,11 @@ def _abandon(fut: asyncio.Future[None]) -> None:
     """After an exception ended a wait on `fut` (cancellation, a timeout, or one thrown in,
     such as the facade's KeyboardInterrupt): `fut` must not fail later, unseen, when its
     deadline passes or the socket closes ("Future exception was never retrieved")."""
-    if fut.get_loop().is_closed():
-        return  # nothing can run its callbacks (or its deadline) any more
-    if not fut.cancel() and not fut.cancelled():
-        fut.exception()  # done meanwhile: an exception it holds counts as seen
+    if fut.done():
+        if not fut.cancelled():
+            fut.exception()  # done meanwhile: an exception it holds counts as seen
+    elif not fut.get_loop().is_closed():  # (a closed loop runs nothing any more)
+        fut.cancel()
 
 
 def _expire(fut: asyncio.Future[None]) -> None:
@@ -247,10 +248,12 @@ class SocketIO:
         # sends later). The bytes stay in the kernel, for the socket's other copies and
         # for close() to answer with a reset, as for any socket closed with unread bytes.
         self.read_shut = False
-        # Set while SO_LINGER is on with a time (by the `linger` option, or found on an
-        # adopted socket): then close(2) blocks until the bytes are out or the time is up,
-        # even on a non-blocking socket, so close() leaves that to a thread.
-        self.lingers = False
+        # [True] while SO_LINGER is on with a time (by the `linger` option, or found on an
+        # adopted socket; inherited by accepted sockets): then close(2) blocks until the
+        # bytes are out or the time is up, even on a non-blocking socket, so close()
+        # leaves that to a thread. One list for every copy (dup) of the kernel socket, as
+        # the option is; None until something sets it.
+        self.lingers: list[bool] | None = None
         self._poller: select.poll | None = None
 
     @classmethod
@@ -265,7 +268,8 @@ class SocketIO:
             raise TypeError("cannot adopt an ssl.SSLSocket; adopt the plain socket, use tls=")
         io = cls(sock)
         on, seconds = struct.unpack("ii", sock.getsockopt(socket.SOL_SOCKET, socket.SO_LINGER, 8))
-        io.lingers = bool(on and seconds)
+        if on and seconds:
+            io.lingers = [True]
         return io
 
     # -- lifetime -----------------------------------------------------------------------
@@ -277,7 +281,7 @@ class SocketIO:
         self.closed = True
         self._unregister()
         self._wake_all("the socket was closed while waiting")
-        if self.lingers and _close_may_block(self.sock):
+        if self.lingers is not None and self.lingers[0] and _close_may_block(self.sock):
             _close_in_thread(self.sock.detach())
         else:
             self.sock.close()
@@ -319,6 +323,19 @@ class SocketIO:
                 self.close()
             # After closing: with warnings as errors, the warning raises here.
             warnings.warn(message, ResourceWarning, stacklevel=1)
+
+    def set_lingers(self, on: bool) -> None:
+        """Note that SO_LINGER is now on (with a time) or off, for every copy."""
+        if self.lingers is None:
+            self.lingers = [on]
+        else:
+            self.lingers[0] = on
+
+    def share_lingers(self, copy: SocketIO) -> None:
+        """Make `copy` (a dup of this socket) share the SO_LINGER note with this one."""
+        if self.lingers is None:
+            self.lingers = [False]
+        copy.lingers = self.lingers
 
     def check_open(self) -> None:
         """Raise `ClosedError` if the socket was closed."""
@@ -695,8 +712,8 @@ class SocketIO:
                 raise
             return None
         io = SocketIO(socket.socket(_family_of(sock), _type_of(sock), sock.proto, fd))
-        if self.lingers:
-            io.lingers = True
+        if self.lingers is not None and self.lingers[0]:
+            io.lingers = [True]  # a new kernel socket, with the listener's SO_LINGER
         return io, address
 
     async def accept(self, *, wait_first: bool = False) -> tuple[SocketIO, Any]:

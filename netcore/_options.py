@@ -199,7 +199,7 @@ class IpOptions(BufferOptions):
         seconds = _seconds(value, "linger")
         packed = struct.pack("ii", 1 if seconds else 0, seconds)
         self._setter_sock().setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, packed)
-        self._io.lingers = bool(seconds)  # close() then leaves the blocking close(2) to a thread
+        self._io.set_lingers(bool(seconds))  # close() then leaves a blocking close(2) to a thread
 
     @property
     def keepalive(self) -> float:

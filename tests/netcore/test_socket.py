@@ -718,11 +718,16 @@ def test_flag_options_take_bools_and_ints() -> None:
 
 
 async def _lingering_stream(how: str, stack: contextlib.ExitStack) -> TcpStream:
-    """A connected stream with SO_LINGER 2 s: set on it, inherited from its listener, or
-    on the original of a copy (`try_clone`) whose original is closed first."""
-    if how == "accepted":
+    """A connected stream with SO_LINGER 2 s: set on it; inherited from its listener (set
+    there directly, or through a copy of the listener); set on the original of a copy
+    (`try_clone`), before or after copying, the original then closed first."""
+    if how.startswith("accepted"):
         listener = stack.enter_context(TcpListener("127.0.0.1"))
-        listener.linger = 2
+        if how == "accepted-via-copy":
+            with listener.try_clone() as listener_copy:
+                listener_copy.linger = 2
+        else:
+            listener.linger = 2
         client = stack.enter_context(
             socket.create_connection(("127.0.0.1", listener.local_address.port))
         )
@@ -734,15 +739,18 @@ async def _lingering_stream(how: str, stack: contextlib.ExitStack) -> TcpStream:
     peer, _ = server.accept()
     stack.enter_context(peer)
     peer.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    stream.linger = 2
-    if how == "clone":
+    if how != "clone-then-set":
+        stream.linger = 2
+    if how.startswith("clone"):
         copy: TcpStream = stream.try_clone()
+        if how == "clone-then-set":
+            stream.linger = 2
         stream.close()  # the copy's close is the last one, the one that lingers
         return copy
     return stream
 
 
-@pytest.mark.parametrize("how", ["set", "accepted", "clone"])
+@pytest.mark.parametrize("how", ["set", "accepted", "accepted-via-copy", "clone", "clone-then-set"])
 async def test_close_with_linger_does_not_stall_the_loop(how: str) -> None:
     """With SO_LINGER on, close(2) blocks until the bytes are out or the linger time is up,
     even on a non-blocking socket: close() must leave that wait to a thread, and the
@@ -794,7 +802,7 @@ def test_from_socket_reads_linger_and_refuses_ssl_sockets() -> None:
     raw.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 3))
     with Socket.from_socket(raw) as adopted:
         assert adopted.linger == 3.0
-        assert adopted._io.lingers  # its close goes to a thread too
+        assert adopted._io.lingers == [True]  # its close goes to a thread too
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     with socket.socket() as plain:
         wrapped = context.wrap_socket(plain, server_hostname="localhost")
