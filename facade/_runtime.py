@@ -414,12 +414,16 @@ async def run_sync(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         result: T = await proc.join()
     except asyncio.CancelledError:
         # Cancel the process too, and resume only once its code has unwound (its
-        # `finally` blocks may wait); what it raised meanwhile is raised here.
-        proc._joined = True
+        # `finally` blocks may wait), however often we are cancelled meanwhile; what it
+        # raised then is raised here (join keeps it from being reported as a failure).
         task.cancel()
-        await asyncio.wait([task])
-        if not task.cancelled() and task.exception() is not None:
-            raise task.exception() from None  # type: ignore[misc]
+        while True:
+            try:
+                await proc.join()
+            except asyncio.CancelledError:
+                if not task.done():
+                    continue  # cancelled again while it unwinds: keep waiting
+            break
         raise
     return result
 

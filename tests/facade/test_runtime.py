@@ -493,10 +493,21 @@ def test_cancelling_run_sync_waits_for_the_code_to_unwind(
         with pytest.raises(ValueError, match="during cleanup"):
             await asyncio.wait_for(facade.run_sync(code), 0.1)
         events.append("caller resumed")
+
+        # Cancelled twice: still resumes only once the code has unwound.
+        waiting = asyncio.ensure_future(facade.run_sync(code))
+        await asyncio.sleep(0.02)
+        waiting.cancel()
+        await asyncio.sleep(0.01)  # now inside the cleanup's blocking call
+        waiting.cancel()
+        with pytest.raises(ValueError, match="during cleanup"):
+            await asyncio.wait_for(waiting, 5)
+        events.append("caller resumed")
         await asyncio.sleep(0.01)
         return events
 
-    assert asyncio.run(main()) == ["cleanup started", "cleanup done", "caller resumed"]
+    twice = ["cleanup started", "cleanup done", "caller resumed"]
+    assert asyncio.run(main()) == twice * 2
     assert "failed" not in capfd.readouterr().err
 
 
