@@ -105,8 +105,13 @@ class IpEndpoint(ByteStream, IpOptions):
 
     @property
     def socket(self) -> Socket:
-        """The low-level `Socket` this object wraps (the same kernel socket, not a copy)."""
-        return Socket._wrap(self._io)
+        """The low-level `Socket` this object wraps (the same kernel socket, not a copy).
+
+        It shares this object's kept bytes too (those a read took and kept for the next).
+        """
+        view = Socket._wrap(self._io)
+        self._share_kept(view)
+        return view
 
     @property
     def local_address(self) -> SocketAddress:

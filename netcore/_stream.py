@@ -14,6 +14,7 @@ import io
 import os
 import socket
 import sys
+import threading
 import time
 from collections.abc import Coroutine
 from types import TracebackType
@@ -32,6 +33,10 @@ __all__ = ("AsyncSocketBase", "ByteStream", "SocketBase", "check_size")
 
 _MAX_READ = 65536
 
+
+#: Guards every change to a kept-bytes buffer, which copies in other threads may share
+#: (only taken when bytes were kept: never on the hot path).
+_KEPT_LOCK = threading.Lock()
 
 #: listen(2) takes a C int.
 _INT_MAX = 2**31 - 1
@@ -185,21 +190,31 @@ class ByteStream(AsyncSocketBase):
         with this, and the sender may close its own copy at once.
         """
         clone = super().try_clone()
+        self._share_kept(clone)
+        return clone
+
+    def _share_kept(self, other: ByteStream) -> None:
+        """Make `other` (a copy, or a view over the same socket) share this object's kept
+        bytes: one buffer for both from now on."""
         if self._pending is None:
             self._pending = bytearray()
-        clone._pending = self._pending  # one buffer for both, from now on
-        return clone
+        other._pending = self._pending
 
     # -- reading ------------------------------------------------------------------------
 
-    def _take_pending(self, size: int) -> bytes:
+    def _take_pending(self, size: int) -> bytes | None:
+        """Up to `size` kept bytes; None if there are none (a copy in another thread may
+        have taken them since the caller looked)."""
         self._io.check_open()  # buffered bytes die with the socket like unread ones
         if self._io.read_shut:  # shut down, maybe through another wrapper of this socket
             return b""
         pending = self._pending
         assert pending is not None
-        data = bytes(pending[:size])
-        del pending[:size]
+        with _KEPT_LOCK:  # a copy in another thread may take from the same buffer
+            if not pending:
+                return None
+            data = bytes(pending[:size])
+            del pending[:size]
         return data
 
     def _push_back(self, data: bytes | bytearray) -> None:
@@ -209,7 +224,8 @@ class ByteStream(AsyncSocketBase):
         if self._pending is None:
             self._pending = bytearray(data)
         else:
-            self._pending[:0] = data  # in place: a copy may share the buffer
+            with _KEPT_LOCK:
+                self._pending[:0] = data  # in place: a copy may share the buffer
 
     async def read(self, size: int = _MAX_READ) -> bytes:
         """Receive up to `size` bytes; `b''` at end of stream. Short reads are normal.
@@ -221,8 +237,8 @@ class ByteStream(AsyncSocketBase):
             check_size(size)  # TypeError for a float or a bool, before anything waits
         if size <= 0 or self._pending:  # (an empty kept buffer: nothing kept)
             data = self._try_read(size)
-            assert data is not None  # nothing to receive, or buffered bytes: never waits
-            return data
+            if data is not None:  # None: a copy in another thread took them meanwhile
+                return data
         # This is the engine's receive loop (SocketIO.recv) written out and tuned, because
         # it is half of every round trip of a server:
         # * The syscall comes first, except right after a short receive on a stream: the
@@ -275,7 +291,9 @@ class ByteStream(AsyncSocketBase):
             self._io.check_open()  # first: pending[:-1] would take all but one byte
             return b""
         if self._pending:
-            return self._take_pending(size)
+            data = self._take_pending(size)
+            if data is not None:
+                return data
         return self._io.try_recv(size)
 
     def _read_waiting(self, size: int) -> Coroutine[Any, Any, bytes]:
@@ -291,8 +309,9 @@ class ByteStream(AsyncSocketBase):
         check_size(size)
         if self._pending:
             data = self._take_pending(size)
-            buffer += data
-            return len(data)
+            if data is not None:
+                buffer += data
+                return len(data)
         if size == 0:
             self._io.check_open()
             return 0
@@ -357,8 +376,9 @@ class ByteStream(AsyncSocketBase):
         line = bytearray()
         kept = self._pending
         if kept and not self._io.read_shut:
-            line += kept
-            kept.clear()  # taken (in place: a copy may share the buffer)
+            with _KEPT_LOCK:
+                line += kept
+                kept.clear()  # taken (in place: a copy may share the buffer)
         try:
             while True:
                 index = line.find(b"\n", 0, limit)

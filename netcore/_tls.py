@@ -59,7 +59,7 @@ from typing import Any
 
 from ._engine import SocketIO, _receive_buffer
 from ._errors import BusyError, ClosedError
-from ._stream import _encoded, check_size
+from ._stream import ByteStream, _encoded, check_size
 from ._tcp import TcpListener, TcpStream
 from ._timeout import check_seconds
 from .ip import IpAddress
@@ -510,6 +510,10 @@ class TlsStream(TcpStream):
     async def aclose(self) -> None:
         """Close the stream (the async spelling)."""
         self.close()
+
+    def _share_kept(self, other: ByteStream) -> None:
+        """Nothing: what a TLS stream keeps is plaintext, which its raw `.socket` (the
+        ciphertext underneath) must not hand out."""
 
     def try_clone(self) -> TlsStream:
         """Not possible: the TLS session lives in this object, not in the kernel socket.

@@ -171,8 +171,13 @@ class UnixEndpoint(ByteStream, BufferOptions):
 
     @property
     def socket(self) -> UnixSocket:
-        """The low-level `UnixSocket` this object wraps (the same kernel socket, not a copy)."""
-        return UnixSocket._wrap(self._io)
+        """The low-level `UnixSocket` this object wraps (the same kernel socket, not a copy).
+
+        It shares this object's kept bytes too (those a read took and kept for the next).
+        """
+        view = UnixSocket._wrap(self._io)
+        self._share_kept(view)
+        return view
 
     @property
     def local_address(self) -> UnixAddress:
@@ -409,7 +414,9 @@ class UnixStream(UnixEndpoint):
             raise ValueError("size must be at least 1: descriptors arrive with data")
         if self._pending:
             # Bytes taken out of the kernel earlier by a plain read: no fds came with them.
-            return self._take_pending(size), []
+            kept = self._take_pending(size)
+            if kept is not None:
+                return kept, []
         room = min(max_fds, _SCM_MAX_FD)
         ancillary_size = socket.CMSG_SPACE(room * _INT_SIZE) if room else 0
         data, ancillary, flags, _ = await self._io.recvmsg(size, ancillary_size, _MSG_CMSG_CLOEXEC)

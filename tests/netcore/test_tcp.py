@@ -17,6 +17,7 @@ import os
 import select
 import socket
 import struct
+import sys
 import threading
 import time
 from typing import Any
@@ -1022,3 +1023,77 @@ def test_a_wait_closed_after_its_loop_leaves_no_unretrieved_error(
         gc.collect()
     far.close()
     assert "never retrieved" not in caplog.text
+
+
+async def test_a_view_shares_the_bytes_its_stream_kept() -> None:
+    """`stream.socket` is the same socket, not a copy: it reads the bytes the stream kept
+    (in order, before the kernel's), and so does a copy made through it."""
+    with stdlib_listener("127.0.0.1") as listener:
+        stream = await bounded(TcpStream.connect("127.0.0.1", listener.getsockname()[1]))
+        peer, _ = listener.accept()
+        async with stream:
+            with peer:
+                peer.sendall(b"HEAD-")
+                stream.timeout_after = 0.1
+                with pytest.raises(TimeoutError):
+                    await stream.read_exact(10)  # keeps "HEAD-"
+                stream.reset_deadline()
+                peer.sendall(b"tail")
+                view = stream.socket
+                assert await bounded(view.read(5)) == b"HEAD-"
+                assert await bounded(view.read(10)) == b"tail"
+                peer.sendall(b"0123456789")
+                with pytest.raises(LimitExceeded):
+                    await bounded(stream.read_line(4))  # keeps "0123"
+                async with stream.socket.try_clone() as copy:
+                    assert await bounded(copy.read(4)) == b"0123"
+
+
+def test_copies_in_two_threads_take_each_kept_byte_once() -> None:
+    """Kept bytes are shared by copies that may live in other threads: each byte goes to
+    exactly one reader, as the kernel's do, and none reads an end of stream early."""
+    from netcore.unix import UnixStream
+
+    records = b"".join(struct.pack(">I", i) for i in range(200_000))
+    left, right = UnixStream.pair()
+    with left, right:
+        right.socket.send_buffer_size = len(records) * 2
+        left.receive_buffer_size = len(records) * 2
+
+        async def keep() -> None:
+            await right.write_bytes(records)
+            left.timeout_after = 0.5
+            with pytest.raises(TimeoutError):
+                await left.read_exact(len(records) + 1)  # keeps every byte
+            left.reset_deadline()
+            right.close()  # the readers end at end of stream
+
+        netcore.run(keep())
+        copy = left.try_clone()
+        taken: list[list[bytes]] = [[], []]
+
+        def reader(stream: Any, into: list[bytes]) -> None:
+            async def run() -> None:
+                while data := await bounded(stream.read(4)):
+                    into.append(data)
+
+            netcore.run(run())
+
+        threads = [
+            threading.Thread(target=reader, args=(stream, into))
+            for stream, into in zip((left, copy), taken, strict=True)
+        ]
+        interval = sys.getswitchinterval()
+        sys.setswitchinterval(1e-6)  # switch threads often: a race shows up at once
+        try:
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(30)
+        finally:
+            sys.setswitchinterval(interval)
+        assert not any(thread.is_alive() for thread in threads)
+        copy.close()
+    got = b"".join(sorted(taken[0] + taken[1]))
+    assert all(len(record) == 4 for record in taken[0] + taken[1])
+    assert got == records  # each record once, none lost
