@@ -176,7 +176,12 @@ def _close_may_block(sock: socket.socket) -> bool:
 def _close_in_thread(fd: int) -> None:
     """close(2) `fd` in a thread of its own: with SO_LINGER on it may block for the whole
     linger time (Linux's inet_release ignores O_NONBLOCK), and the loop must not."""
-    threading.Thread(target=os.close, args=(fd,), name="netcore-linger-close", daemon=True).start()
+    try:
+        thread = threading.Thread(target=os.close, args=(fd,), name="netcore-linger-close")
+        thread.daemon = True
+        thread.start()
+    except RuntimeError:  # at interpreter shutdown no thread can start: close it here
+        os.close(fd)
 
 
 def _abandon(fut: asyncio.Future[None]) -> None:

@@ -17,6 +17,9 @@ import errno
 import gc
 import socket
 import struct
+import subprocess
+import sys
+import textwrap
 from typing import Any
 
 import pytest
@@ -1003,3 +1006,45 @@ def test_ipv6_socket_binds_loopback_only() -> None:
         sock.only_ipv6 = True
         sock.bind("::1", 0)
         assert sock.local_address.ip == Ipv6Address(0, 0, 0, 0, 0, 0, 0, 1)
+
+
+def test_a_lingering_close_at_interpreter_shutdown_still_closes(tmp_path: Any) -> None:
+    """At shutdown no thread can start (Python 3.12 raises): close() then closes the
+    descriptor itself instead of raising and leaving it open."""
+    script = tmp_path / "linger_at_exit.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import atexit, os
+            import netcore
+            from netcore.socket import TcpListener, TcpStream
+
+            async def connect():
+                listener = TcpListener("127.0.0.1")
+                stream = await TcpStream.connect("127.0.0.1", listener.local_address.port)
+                return listener, stream, await listener.accept()
+
+            listener, stream, peer = netcore.run(connect())
+            stream.linger = 2
+            fd = stream.fileno()
+
+            def at_exit():
+                stream.close()
+                try:
+                    os.fstat(fd)
+                except OSError:
+                    print("closed")
+                else:
+                    print("still open")
+                peer.close()
+                listener.close()
+
+            atexit.register(at_exit)
+            """
+        )
+    )
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=30, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "closed", done.stderr
