@@ -419,10 +419,14 @@ async def run_sync(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         task.cancel()
         while True:
             try:
-                await proc.join()
+                await proc.join()  # raises what the process raised while it unwound
             except asyncio.CancelledError:
                 if not task.done():
                     continue  # cancelled again while it unwinds: keep waiting
+                if not task.cancelled() and task.exception() is not None:
+                    # It failed in the very step that cancelled us again.
+                    proc._joined = True
+                    raise task.exception() from None  # type: ignore[misc]
             break
         raise
     return result

@@ -511,6 +511,31 @@ def test_cancelling_run_sync_waits_for_the_code_to_unwind(
     assert "failed" not in capfd.readouterr().err
 
 
+def test_run_sync_cancelled_again_as_its_process_fails_raises_the_failure() -> None:
+    """The second cancel lands in the very loop step in which the cancelled code fails:
+    run_sync still raises that failure."""
+
+    async def main() -> None:
+        def code() -> None:
+            try:
+                process.receive(timeout=5)
+            finally:
+                with pytest.raises(TimeoutError):
+                    process.receive(timeout=0.05)
+                raise ValueError("failure during cleanup")
+
+        before = asyncio.all_tasks()
+        waiting = asyncio.ensure_future(facade.run_sync(code))
+        await asyncio.sleep(0.02)
+        (process_task,) = asyncio.all_tasks() - before - {waiting}
+        waiting.cancel()
+        process_task.add_done_callback(lambda _: waiting.cancel())
+        with pytest.raises(ValueError, match="during cleanup"):
+            await asyncio.wait_for(waiting, 5)
+
+    asyncio.run(main())
+
+
 def test_facade_processes_refuse_coroutine_functions() -> None:
     async def body() -> None:  # pragma: no cover - never runs
         return None
