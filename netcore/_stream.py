@@ -9,6 +9,7 @@ line longer than its limit), and every read serves those first.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import io
 import os
@@ -16,7 +17,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterator
 from types import TracebackType
 from typing import Any
 
@@ -35,8 +36,26 @@ _MAX_READ = 65536
 
 
 #: Guards every change to a kept-bytes buffer, which copies in other threads may share
-#: (only taken when bytes were kept: never on the hot path).
-_KEPT_LOCK = threading.Lock()
+#: (only taken when bytes were kept: never on the hot path). Reentrant, because the
+#: garbage collector may run inside (Python 3.12+: between any two bytecodes) and finalise
+#: an abandoned read, whose clean-up pushes bytes back; while a take is under way such a
+#: push-back waits in `_deferred` and is applied when the take is done.
+_KEPT_LOCK = threading.RLock()
+#: One list per take under way (only the thread holding the lock touches it).
+_deferred: list[list[tuple[bytearray, bytes | bytearray]]] = []
+
+
+@contextlib.contextmanager
+def _taking() -> Iterator[None]:
+    """Hold `_KEPT_LOCK` for a take from a kept buffer (see `_deferred`)."""
+    with _KEPT_LOCK:
+        _deferred.append([])
+        try:
+            yield
+        finally:
+            for buffer, data in _deferred.pop():
+                buffer[:0] = data
+
 
 #: listen(2) takes a C int.
 _INT_MAX = 2**31 - 1
@@ -210,7 +229,7 @@ class ByteStream(AsyncSocketBase):
             return b""
         pending = self._pending
         assert pending is not None
-        with _KEPT_LOCK:  # a copy in another thread may take from the same buffer
+        with _taking():  # a copy in another thread may take from the same buffer
             if not pending:
                 return None
             data = bytes(pending[:size])
@@ -225,7 +244,10 @@ class ByteStream(AsyncSocketBase):
             self._pending = bytearray(data)
         else:
             with _KEPT_LOCK:
-                self._pending[:0] = data  # in place: a copy may share the buffer
+                if _deferred:  # a finaliser run inside a take: after the take
+                    _deferred[-1].append((self._pending, data))
+                else:
+                    self._pending[:0] = data  # in place: a copy may share the buffer
 
     async def read(self, size: int = _MAX_READ) -> bytes:
         """Receive up to `size` bytes; `b''` at end of stream. Short reads are normal.
@@ -376,7 +398,7 @@ class ByteStream(AsyncSocketBase):
         line = bytearray()
         kept = self._pending
         if kept and not self._io.read_shut:
-            with _KEPT_LOCK:
+            with _taking():
                 line += kept
                 kept.clear()  # taken (in place: a copy may share the buffer)
         try:

@@ -17,7 +17,9 @@ import os
 import select
 import socket
 import struct
+import subprocess
 import sys
+import textwrap
 import threading
 import time
 from typing import Any
@@ -1054,14 +1056,14 @@ def test_copies_in_two_threads_take_each_kept_byte_once() -> None:
     exactly one reader, as the kernel's do, and none reads an end of stream early."""
     from netcore.unix import UnixStream
 
-    records = b"".join(struct.pack(">I", i) for i in range(200_000))
+    # 200 KB: within Linux's default limit for a send buffer (2 x wmem_max, 425,984 bytes)
+    records = b"".join(struct.pack(">I", i) for i in range(50_000))
     left, right = UnixStream.pair()
     with left, right:
         right.socket.send_buffer_size = len(records) * 2
-        left.receive_buffer_size = len(records) * 2
 
         async def keep() -> None:
-            await right.write_bytes(records)
+            await bounded(right.write_bytes(records))
             left.timeout_after = 0.5
             with pytest.raises(TimeoutError):
                 await left.read_exact(len(records) + 1)  # keeps every byte
@@ -1097,3 +1099,48 @@ def test_copies_in_two_threads_take_each_kept_byte_once() -> None:
     got = b"".join(sorted(taken[0] + taken[1]))
     assert all(len(record) == 4 for record in taken[0] + taken[1])
     assert got == records  # each record once, none lost
+
+
+def test_a_read_finalised_during_a_take_of_kept_bytes_does_not_deadlock(tmp_path: Any) -> None:
+    """The garbage collector may run in the middle of a take from a kept buffer (Python
+    3.12+: between any two bytecodes) and finalise an abandoned read_exact, whose clean-up
+    pushes its bytes back: that must not wait for the lock its own thread holds."""
+    script = tmp_path / "finalised_read.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import faulthandler, gc
+            faulthandler.dump_traceback_later(20, exit=True)  # a deadlock fails, not hangs
+            import netcore
+            from netcore.unix import UnixStream
+
+            async def main():
+                s, s_peer = UnixStream.pair()
+                t, t_peer = UnixStream.pair()
+                s._push_back(b"x" * 1_000_000)
+                gc.set_threshold(1, 1, 1)
+                for i in range(60_000):
+                    if i % 50 == 0:
+                        if t._pending is not None:
+                            t._pending.clear()  # what finalised reads pushed back
+                        t._push_back(b"abc")
+                        read = t.read_exact(10)
+                        read.send(None)  # took "abc"; now waits for the rest
+                        t._io.reader = None  # so that the next one may wait too
+                        cycle = [read]
+                        cycle.append(cycle)  # only the collector can finalise it
+                        del read, cycle
+                    s._try_read(1)
+                print("done")
+                for stream in (s, s_peer, t, t_peer):
+                    stream.close()
+
+            netcore.run(main())
+            """
+        )
+    )
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "done"
