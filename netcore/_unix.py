@@ -241,6 +241,10 @@ class UnixDatagramOps(UnixEndpoint):
         The sender's address is unnamed when the sender was not bound.
         """
         check_size(size)
+        if self._pending:  # a stream's kept bytes (see `read`) come first
+            kept = self._take_pending(size)
+            if kept is not None:
+                return kept, UnixAddress.from_sockaddr(None)
         data, address = await self._io.recvfrom(size)
         return data, UnixAddress.from_sockaddr(address)
 

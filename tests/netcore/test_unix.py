@@ -1239,3 +1239,18 @@ async def test_served_by_a_task(echo_path: str) -> None:
         loop = asyncio.get_running_loop()
         got = await bounded(loop.sock_recv(client, 5))
         assert got == b"hello"
+
+
+async def test_a_views_receive_from_serves_the_kept_bytes_first() -> None:
+    """`receive_from` on the `.socket` view of a stream reads the bytes the stream kept
+    (after LimitExceeded) before the kernel's, as `read` does."""
+    from netcore import LimitExceeded
+
+    left, right = unix.UnixStream.pair()
+    async with left, right:
+        await right.write_bytes(b"0123456789")
+        with pytest.raises(LimitExceeded):
+            await bounded(left.read_line(4))  # keeps "0123"
+        data, _ = await bounded(left.socket.receive_from(100))
+        assert data == b"0123"
+        assert await bounded(left.read(100)) == b"456789"
