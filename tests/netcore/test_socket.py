@@ -1015,7 +1015,7 @@ def test_a_lingering_close_at_interpreter_shutdown_still_closes(tmp_path: Any) -
     script.write_text(
         textwrap.dedent(
             """
-            import atexit, os
+            import atexit, os, time
             import netcore
             from netcore.socket import TcpListener, TcpStream
 
@@ -1030,10 +1030,14 @@ def test_a_lingering_close_at_interpreter_shutdown_still_closes(tmp_path: Any) -
 
             def at_exit():
                 stream.close()
-                try:
-                    os.fstat(fd)
-                except OSError:
-                    print("closed")
+                deadline = time.monotonic() + 5  # where a thread could start, it closes
+                while time.monotonic() < deadline:
+                    try:
+                        os.fstat(fd)
+                    except OSError:
+                        print("closed")
+                        break
+                    time.sleep(0.01)
                 else:
                     print("still open")
                 peer.close()
