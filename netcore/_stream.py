@@ -41,7 +41,7 @@ _MAX_READ = 65536
 #: an abandoned read, whose clean-up pushes bytes back; while a take is under way such a
 #: push-back waits in `_deferred` and is applied when the take is done.
 _KEPT_LOCK = threading.RLock()
-#: One list per take under way (only the thread holding the lock touches it).
+#: The push-backs waiting for the take under way, if any (only the lock's holder uses it).
 _deferred: list[list[tuple[bytearray, bytes | bytearray]]] = []
 
 
@@ -49,11 +49,17 @@ _deferred: list[list[tuple[bytearray, bytes | bytearray]]] = []
 def _taking() -> Iterator[None]:
     """Hold `_KEPT_LOCK` for a take from a kept buffer (see `_deferred`)."""
     with _KEPT_LOCK:
-        _deferred.append([])
+        if _deferred:  # run inside another take: that one applies the push-backs
+            yield
+            return
+        mine: list[tuple[bytearray, bytes | bytearray]] = []
         try:
+            _deferred.append(mine)
             yield
         finally:
-            for buffer, data in _deferred.pop():
+            if _deferred and _deferred[-1] is mine:  # (an interrupt may have come first)
+                _deferred.pop()
+            for buffer, data in mine:
                 buffer[:0] = data
 
 

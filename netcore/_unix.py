@@ -241,7 +241,7 @@ class UnixDatagramOps(UnixEndpoint):
         The sender's address is unnamed when the sender was not bound.
         """
         check_size(size)
-        if self._pending:  # a stream's kept bytes (see `read`) come first
+        if self._io.is_stream and self._pending:  # a stream's kept bytes come first
             kept = self._take_pending(size)
             if kept is not None:
                 return kept, UnixAddress.from_sockaddr(None)

@@ -1254,3 +1254,19 @@ async def test_a_views_receive_from_serves_the_kept_bytes_first() -> None:
         data, _ = await bounded(left.socket.receive_from(100))
         assert data == b"0123"
         assert await bounded(left.read(100)) == b"456789"
+
+
+async def test_a_datagram_sockets_receive_from_keeps_datagram_boundaries(tmp_path: Path) -> None:
+    """Only a stream's kept bytes come first in receive_from: on a datagram socket,
+    bytes a timed-out read_exact kept stay for reads, and receive_from gets the next
+    datagram with its sender."""
+    here, there = str(tmp_path / "a"), str(tmp_path / "b")
+    async with unix.UnixDatagram(here) as a, unix.UnixDatagram(there) as b:
+        await bounded(b.send_to(b"abc", here))
+        a.timeout_after = 0.1
+        with pytest.raises(TimeoutError):
+            await a.read_exact(10)  # keeps "abc"
+        a.reset_deadline()
+        await bounded(b.send_to(b"xyz", here))
+        data, sender = await bounded(a.receive_from(100))
+        assert (data, sender) == (b"xyz", unix.UnixAddress(there))
