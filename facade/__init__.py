@@ -19,6 +19,7 @@ from netcore._errors import EndOfStream as EndOfStream
 from netcore._errors import LimitExceeded as LimitExceeded
 from netcore._errors import NetcoreError as NetcoreError
 from netcore._loop import new_event_loop as new_event_loop
+from netcore._reexport import package_attribute
 
 from ._runtime import close_runtime
 from ._runtime import run_sync as run_sync
@@ -50,19 +51,6 @@ def run(main: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         close_runtime()
 
 
-#: Classes of facade.socket and facade.unix that are also reachable from the package
-#: (`facade.TcpStream`, as API.md §8 spells them), imported on first use.
-_SOCKET_NAMES = frozenset({"Socket", "SocketAddress", "TcpListener", "TcpStream", "UdpSocket"})
-_UNIX_NAMES = frozenset({"UnixAddress", "UnixDatagram", "UnixListener", "UnixSocket", "UnixStream"})
-
-
 def __getattr__(name: str) -> Any:
-    if name in _SOCKET_NAMES:
-        from . import socket  # noqa: PLC0415 - on first use: importing the package stays light
-
-        return getattr(socket, name)
-    if name in _UNIX_NAMES:
-        from . import unix  # noqa: PLC0415
-
-        return getattr(unix, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    """The socket and unix classes, loaded on first use (see `netcore._reexport`)."""
+    return package_attribute(__name__, name)

@@ -16,6 +16,7 @@ from ._errors import LimitExceeded as LimitExceeded
 from ._errors import NetcoreError as NetcoreError
 from ._loop import new_event_loop as new_event_loop
 from ._loop import run as run
+from ._reexport import package_attribute
 
 __all__ = (
     "AddressParseError",
@@ -29,19 +30,6 @@ __all__ = (
 )
 
 
-#: Classes of netcore.socket and netcore.unix that are also reachable from the package
-#: (`netcore.TcpStream`, as API.md §8 spells them), imported on first use.
-_SOCKET_NAMES = frozenset({"Socket", "SocketAddress", "TcpListener", "TcpStream", "UdpSocket"})
-_UNIX_NAMES = frozenset({"UnixAddress", "UnixDatagram", "UnixListener", "UnixSocket", "UnixStream"})
-
-
 def __getattr__(name: str) -> Any:
-    if name in _SOCKET_NAMES:
-        from . import socket  # noqa: PLC0415 - on first use: importing the package stays light
-
-        return getattr(socket, name)
-    if name in _UNIX_NAMES:
-        from . import unix  # noqa: PLC0415
-
-        return getattr(unix, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    """The socket and unix classes, loaded on first use (see `netcore._reexport`)."""
+    return package_attribute(__name__, name)

@@ -38,11 +38,13 @@ _AF_INET = socket.AF_INET
 _AF_INET6 = socket.AF_INET6
 
 
-#: setsockopt(2) takes a C int: larger values would fail as TypeError/OverflowError.
+#: setsockopt(2) and listen(2) take a C int: larger values would fail as OverflowError.
 _INT_MAX = 2**31 - 1
 
 
-def _check_int(value: object, name: str, minimum: int = 0) -> int:
+def check_int(value: object, name: str, minimum: int = 0) -> int:
+    """`value` as an int from `minimum` to the C int maximum, else `TypeError`/`ValueError`
+    (an option's value, a listen backlog)."""
     if not isinstance(value, int) or isinstance(value, bool):
         raise TypeError(f"{name} must be an int, not {type(value).__name__}")
     if not minimum <= value <= _INT_MAX:
@@ -128,7 +130,7 @@ class BufferOptions:
 
     @receive_buffer_size.setter
     def receive_buffer_size(self, value: int) -> None:
-        size = _check_int(value, "receive_buffer_size")
+        size = check_int(value, "receive_buffer_size")
         self._set_number(socket.SOL_SOCKET, socket.SO_RCVBUF, size, "receive_buffer_size")
 
     @property
@@ -138,7 +140,7 @@ class BufferOptions:
 
     @send_buffer_size.setter
     def send_buffer_size(self, value: int) -> None:
-        size = _check_int(value, "send_buffer_size")
+        size = check_int(value, "send_buffer_size")
         self._set_number(socket.SOL_SOCKET, socket.SO_SNDBUF, size, "send_buffer_size")
 
 
@@ -152,7 +154,7 @@ class IpOptions(BufferOptions):
 
     @ttl.setter
     def ttl(self, value: int) -> None:
-        self._set_number(_IPPROTO_IP, socket.IP_TTL, _check_int(value, "ttl"), "ttl")
+        self._set_number(_IPPROTO_IP, socket.IP_TTL, check_int(value, "ttl"), "ttl")
 
     @property
     def only_ipv6(self) -> bool:
@@ -242,7 +244,7 @@ class IpOptions(BufferOptions):
 
     @keepalive_count.setter
     def keepalive_count(self, value: int) -> None:
-        count = _check_int(value, "keepalive_count")
+        count = check_int(value, "keepalive_count")
         self._set_number(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, count, "keepalive_count")
 
     @property
@@ -295,7 +297,7 @@ class IpOptions(BufferOptions):
 
     @ipv4_multicast_ttl.setter
     def ipv4_multicast_ttl(self, value: int) -> None:
-        ttl = _check_int(value, "ipv4_multicast_ttl")
+        ttl = check_int(value, "ipv4_multicast_ttl")
         self._set_number(_IPPROTO_IP, socket.IP_MULTICAST_TTL, ttl, "ipv4_multicast_ttl", _AF_INET)
 
     @property
@@ -306,7 +308,7 @@ class IpOptions(BufferOptions):
     @ipv6_multicast_hops.setter
     def ipv6_multicast_hops(self, value: int) -> None:
         # -1 = the kernel's default (RFC 3493 §5.2; ipv6(7)).
-        hops = _check_int(value, "ipv6_multicast_hops", minimum=-1)
+        hops = check_int(value, "ipv6_multicast_hops", minimum=-1)
         name = "ipv6_multicast_hops"
         self._set_number(_IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, hops, name, _AF_INET6)
 
@@ -333,7 +335,7 @@ class IpOptions(BufferOptions):
 
     @ipv6_multicast_interface.setter
     def ipv6_multicast_interface(self, value: int) -> None:
-        index = _check_int(value, "ipv6_multicast_interface")
+        index = check_int(value, "ipv6_multicast_interface")
         name = "ipv6_multicast_interface"
         self._set_number(_IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, index, name, _AF_INET6)
 
@@ -345,6 +347,6 @@ class IpOptions(BufferOptions):
     @ipv6_unicast_hops.setter
     def ipv6_unicast_hops(self, value: int) -> None:
         # -1 = the route's default hop limit (RFC 3493 §5.1; ipv6(7)).
-        hops = _check_int(value, "ipv6_unicast_hops", minimum=-1)
+        hops = check_int(value, "ipv6_unicast_hops", minimum=-1)
         name = "ipv6_unicast_hops"
         self._set_number(_IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS, hops, name, _AF_INET6)

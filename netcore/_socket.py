@@ -14,9 +14,9 @@ else:  # pragma: no cover
     pass
 
 from ._engine import SocketIO
-from ._options import IpOptions
+from ._options import IpOptions, check_int
 from ._sockaddr import SocketAddress, family_of, ip_and_port, sockaddr
-from ._stream import ByteStream, check_backlog, check_size
+from ._stream import ByteStream, check_size
 from .ip import IpAddress, Ipv4Address, Ipv6Address
 
 #: The sender `receive_from` reports once the socket is shut down for reading.
@@ -239,7 +239,7 @@ class Socket(DatagramOps):
 
     def listen(self, backlog: int = 65535) -> int:
         """Start listening; returns the backlog (the kernel caps it at `somaxconn`)."""
-        check_backlog(backlog)
+        check_int(backlog, "backlog")
         self._io.check_open()
         self._io.sock.listen(backlog)
         return backlog

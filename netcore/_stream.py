@@ -63,10 +63,6 @@ def _taking() -> Iterator[None]:
                 buffer[:0] = data
 
 
-#: listen(2) takes a C int.
-_INT_MAX = 2**31 - 1
-
-
 def check_size(size: object, name: str = "size") -> int:
     """`size` as a non-negative int, or `TypeError`/`ValueError`."""
     if not isinstance(size, int) or isinstance(size, bool):
@@ -74,15 +70,6 @@ def check_size(size: object, name: str = "size") -> int:
     if size < 0:
         raise ValueError(f"{name} must not be negative, got {size}")
     return size
-
-
-def check_backlog(backlog: object) -> int:
-    """`backlog` for listen(2): an int from 0 to the C int maximum (the kernel then caps it
-    at `somaxconn`), else `TypeError`/`ValueError`."""
-    value = check_size(backlog, "backlog")
-    if value > _INT_MAX:
-        raise ValueError(f"backlog must be at most {_INT_MAX}, got {value}")
-    return value
 
 
 def _encoded(text: str, what: str = "write_string") -> bytes:

@@ -15,10 +15,10 @@ import sys
 from typing import TYPE_CHECKING, Any, overload
 
 from ._engine import SocketIO
-from ._options import IpOptions
+from ._options import IpOptions, check_int
 from ._sockaddr import SocketAddress, check_port, family_of, ip_and_port, sockaddr
 from ._socket import IpEndpoint, Socket
-from ._stream import AsyncSocketBase, check_backlog
+from ._stream import AsyncSocketBase
 from ._timeout import limit
 from .ip import IpAddress, Ipv6Address
 
@@ -257,7 +257,7 @@ class TcpListener(AsyncSocketBase, IpOptions):
         handshake_timeout: float | None = 60.0,
     ) -> None:
         address, number = ip_and_port(ip, port)
-        check_backlog(backlog)
+        check_int(backlog, "backlog")
         if tls is not None:
             from ._tls import check_handshake_timeout, check_tls  # noqa: PLC0415 - see connect
 

@@ -47,9 +47,9 @@ else:  # pragma: no cover
 
 from ._engine import SocketIO
 from ._errors import NetcoreError
-from ._options import BufferOptions
+from ._options import BufferOptions, check_int
 from ._socket import Kind, to_kind
-from ._stream import AsyncSocketBase, ByteStream, check_backlog, check_size
+from ._stream import AsyncSocketBase, ByteStream, check_size
 from ._timeout import limit
 from ._unix_address import UnixAddress, _AddressLike
 
@@ -306,7 +306,7 @@ class UnixSocket(UnixDatagramOps):
 
     def listen(self, backlog: int = 65535) -> int:
         """Start listening; returns the backlog (the kernel caps it at `somaxconn`)."""
-        check_backlog(backlog)
+        check_int(backlog, "backlog")
         self._io.check_open()
         self._io.sock.listen(backlog)
         return backlog
@@ -543,7 +543,7 @@ class UnixListener(AsyncSocketBase, BufferOptions):
         replace: bool = False,
     ) -> None:
         address, raw = _address(path)
-        check_backlog(backlog)
+        check_int(backlog, "backlog")
         has_file = address.to_path() is not None
         if mode is not None:
             mode = _check_mode(mode)
