@@ -555,6 +555,25 @@ def test_facade_processes_refuse_coroutine_functions() -> None:
 # -- threads ---------------------------------------------------------------------------------
 
 
+def refused_in_another_thread(uses: list[Callable[[], object]]) -> list[str]:
+    """Call each of `uses` in another thread; each must raise the RuntimeError that names
+    the thread rule. Returns the messages."""
+
+    def other_thread() -> list[str]:
+        try:
+            messages = []
+            for use in uses:
+                with pytest.raises(RuntimeError, match="another thread") as info:
+                    use()
+                messages.append(str(info.value))
+            return messages
+        finally:
+            _runtime.close_runtime()
+
+    messages: list[str] = Background(other_thread).result()
+    return messages
+
+
 def test_object_used_from_another_thread_raises() -> None:
     """A facade socket refuses to be used from a thread other than its maker's."""
     listener, conn, client = connected_pair()
@@ -572,18 +591,7 @@ def test_object_used_from_another_thread_raises() -> None:
             listener.close,
         ]
 
-        def other_thread() -> list[str]:
-            try:
-                messages = []
-                for use in uses:
-                    with pytest.raises(RuntimeError, match="another thread") as info:
-                        use()
-                    messages.append(str(info.value))
-                return messages
-            finally:
-                _runtime.close_runtime()
-
-        messages = Background(other_thread).result()
+        messages = refused_in_another_thread(uses)
         assert len(messages) == len(uses)
         assert not conn.closed
         client.sendall(b"still mine")
@@ -607,16 +615,7 @@ def test_low_level_socket_setup_refuses_other_threads() -> None:
             unix_sock.to_socket,
         ]
 
-        def other_thread() -> int:
-            try:
-                for use in uses:
-                    with pytest.raises(RuntimeError, match="another thread"):
-                        use()
-                return len(uses)
-            finally:
-                _runtime.close_runtime()
-
-        assert Background(other_thread).result() == len(uses)
+        assert len(refused_in_another_thread(uses)) == len(uses)
         ip_sock.bind("127.0.0.1", 0)  # still unbound: the refused call did nothing
         assert ip_sock.listen(8) == 8
 
@@ -666,16 +665,7 @@ def test_options_deadlines_and_views_refuse_other_threads() -> None:
             lambda: left.socket.close(),  # noqa: PLW0108
         ]
 
-        def other_thread() -> int:
-            try:
-                for use in uses:
-                    with pytest.raises(RuntimeError, match="another thread"):
-                        use()
-                return len(uses)
-            finally:
-                _runtime.close_runtime()
-
-        assert Background(other_thread).result() == len(uses)
+        assert len(refused_in_another_thread(uses)) == len(uses)
         assert conn.no_delay is True  # nothing changed
         assert conn.deadline is None
         assert conn.linger is None

@@ -937,6 +937,16 @@ async def test_a_wait_ended_by_a_thrown_exception_cannot_fail_later() -> None:
                 assert await bounded(stream.read(100)) == b"still there"
 
 
+async def _keep(stream: TcpStream, peer: socket.socket, data: bytes) -> None:
+    """Have `stream` keep `data`: the peer sends it, and a read_exact that wants more
+    times out, keeping what it took (API.md §4: a timed-out read has no effect)."""
+    peer.sendall(data)
+    stream.timeout_after = 0.1
+    with pytest.raises(TimeoutError):
+        await stream.read_exact(len(data) + 5)
+    stream.reset_deadline()
+
+
 async def test_copies_share_the_bytes_a_read_kept() -> None:
     """After LimitExceeded the stream keeps what it took from the kernel; a copy made by
     `try_clone()` (what Process.send does) shares those bytes as it shares the kernel's:
@@ -960,11 +970,7 @@ async def test_copies_share_the_bytes_a_read_kept() -> None:
         peer, _ = listener.accept()
         async with stream:
             with peer:
-                peer.sendall(b"HEAD-")
-                stream.timeout_after = 0.1
-                with pytest.raises(TimeoutError):
-                    await stream.read_exact(10)  # keeps "HEAD-"
-                stream.reset_deadline()
+                await _keep(stream, peer, b"HEAD-")
                 async with stream.try_clone() as copy:
                     peer.sendall(b"TAIL!")
                     assert await bounded(stream.read_exact(10)) == b"HEAD-TAIL!"
@@ -973,19 +979,11 @@ async def test_copies_share_the_bytes_a_read_kept() -> None:
 
                 # What a read on one copy leaves of the shared bytes stays shared: the rest
                 # after read_line's line, and what a timed-out read_exact had taken.
-                peer.sendall(b"ab\ncd")
-                stream.timeout_after = 0.1
-                with pytest.raises(TimeoutError):
-                    await stream.read_exact(10)  # keeps "ab\ncd"
-                stream.reset_deadline()
+                await _keep(stream, peer, b"ab\ncd")
                 async with stream.try_clone() as copy:
                     assert await bounded(stream.read_line()) == b"ab\n"
                     assert await bounded(copy.read(10)) == b"cd"
-                    peer.sendall(b"HEAD-")
-                    stream.timeout_after = 0.1
-                    with pytest.raises(TimeoutError):
-                        await stream.read_exact(10)  # keeps "HEAD-", shared with the copy
-                    stream.reset_deadline()
+                    await _keep(stream, peer, b"HEAD-")
                     assert await bounded(copy.read(10)) == b"HEAD-"
 
                 # read_line on one copy takes the shared bytes: the other never sees them.
@@ -1035,11 +1033,7 @@ async def test_a_view_shares_the_bytes_its_stream_kept() -> None:
         peer, _ = listener.accept()
         async with stream:
             with peer:
-                peer.sendall(b"HEAD-")
-                stream.timeout_after = 0.1
-                with pytest.raises(TimeoutError):
-                    await stream.read_exact(10)  # keeps "HEAD-"
-                stream.reset_deadline()
+                await _keep(stream, peer, b"HEAD-")
                 peer.sendall(b"tail")
                 view = stream.socket
                 assert await bounded(view.read(5)) == b"HEAD-"
