@@ -76,6 +76,16 @@ class SocketAddress:
     def __delattr__(self, name: str) -> None:
         raise AttributeError("SocketAddress is immutable")
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # The default protocol restores slots with setattr, which immutability forbids.
+        return (SocketAddress, (self._ip, self._port))
+
+    def __copy__(self) -> SocketAddress:
+        return self
+
+    def __deepcopy__(self, memo: object) -> SocketAddress:
+        return self
+
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, SocketAddress):
             return NotImplemented

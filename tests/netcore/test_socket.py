@@ -13,8 +13,10 @@ from __future__ import annotations
 import array
 import asyncio
 import contextlib
+import copy
 import errno
 import gc
+import pickle
 import socket
 import struct
 import subprocess
@@ -185,8 +187,9 @@ def test_bind() -> None:
         sock.bind("127.0.0.1", 0)
         assert sock.local_address.ip == Ipv4Address(127, 0, 0, 1)
         assert sock.local_address.port > 0
-    with Socket() as sock, pytest.raises(ValueError, match="port"):
-        sock.bind("127.0.0.1", 65536)
+    for port in (65536, -1):
+        with Socket() as sock, pytest.raises(ValueError, match="port"):
+            sock.bind("127.0.0.1", port)
     with Socket() as sock, raises_errno(errno.EAFNOSUPPORT):
         sock.bind("::1", 0)  # an IPv6 address on an IPv4 socket
     with Socket() as first, Socket() as second:
@@ -277,6 +280,69 @@ async def test_accept_on_a_datagram_socket_fails_at_once(host: str) -> None:
         with raises_errno(errno.EOPNOTSUPP):
             await bounded(sock.accept(), 2)
         assert await bounded(sock.read(10)) == b"queued"
+
+
+@pytest.mark.parametrize("host", HOSTS)
+async def test_accept_on_an_unbound_stream_socket_fails_at_once(host: str) -> None:
+    """Inko's "accepting a connection from an unbound socket": EINVAL, no wait."""
+    with Socket(domain(host)) as sock, raises_errno(errno.EINVAL):
+        await bounded(sock.accept(), 2)
+
+
+@pytest.mark.parametrize("host", HOSTS)
+async def test_socket_deadlines(host: str) -> None:
+    """Inko's Socket.timeout_after=, "with a read after a timeout", reset_deadline."""
+    with Socket(domain(host)) as listener:
+        listener.bind(host, 0)
+        listener.listen()
+        listener.timeout_after = 0
+        assert listener.deadline is not None
+        with pytest.raises(TimeoutError):
+            await bounded(listener.accept(), 2)
+        listener.reset_deadline()
+        assert listener.deadline is None
+        with stdlib_socket(host) as peer:
+            peer.connect((host, listener.local_address.port))
+            connection = await bounded(listener.accept())
+            with connection:
+                connection.timeout_after = 0.05
+                with pytest.raises(TimeoutError):
+                    await bounded(connection.read(10))
+                with pytest.raises(TimeoutError):  # still past it: fails again, no hang
+                    await bounded(connection.read(10))
+                peer.sendall(b"late")
+                assert await bounded(connection.read_exact(4)) == b"late"  # data wins
+                connection.reset_deadline()
+                assert connection.deadline is None
+                waiting = asyncio.create_task(connection.read(10))
+                await asyncio.sleep(0.1)  # past the old deadline: no TimeoutError now
+                assert not waiting.done()
+                peer.sendall(b"after")
+                assert await bounded(waiting) == b"after"
+
+
+async def test_send_file_on_sockets(tmp_path: Any) -> None:
+    """send_file on a connected TCP `Socket` and on a connected UDP socket (one datagram
+    per send: a file that fits is one datagram)."""
+    source = tmp_path / "data.bin"
+    source.write_bytes(bytes(range(256)) * 8)
+    with stdlib_listener("127.0.0.1") as server, Socket(IPV4) as client:
+        await bounded(client.connect("127.0.0.1", server.getsockname()[1]))
+        peer, _ = server.accept()
+        with peer, source.open("rb") as file:
+            assert await bounded(client.send_file(file, 10, 1000)) == 1000
+            received = b""
+            while len(received) < 1000:
+                chunk = peer.recv(2000)
+                assert chunk
+                received += chunk
+            assert received == source.read_bytes()[10:1010]
+    with stdlib_socket("127.0.0.1", socket.SOCK_DGRAM) as peer, UdpSocket("127.0.0.1") as udp:
+        peer.bind(("127.0.0.1", 0))
+        await bounded(udp.connect("127.0.0.1", peer.getsockname()[1]))
+        with source.open("rb") as file:
+            assert await bounded(udp.send_file(file, 0, 100)) == 100
+        assert peer.recv(2000) == source.read_bytes()[:100]
 
 
 @pytest.mark.parametrize("host", HOSTS)
@@ -912,6 +978,18 @@ def test_socket_address() -> None:
         SocketAddress("127.0.0.1", "80")  # type: ignore[arg-type]
     with pytest.raises(TypeError):
         SocketAddress("127.0.0.1", True)
+
+
+def test_socket_address_copy_and_pickle() -> None:
+    """Inko's SocketAddress.clone: a copy is equal (immutable, so copy gives itself)."""
+    for address in (SocketAddress("127.0.0.1", 80), SocketAddress("::1", 65535)):
+        assert copy.copy(address) is address
+        assert copy.deepcopy(address) is address
+        for protocol in range(pickle.HIGHEST_PROTOCOL + 1):
+            clone = pickle.loads(pickle.dumps(address, protocol))  # noqa: S301 - our own data
+            assert clone == address
+            assert type(clone.ip) is type(address.ip)
+            assert hash(clone) == hash(address)
 
 
 # -----------------------------------------------------------------------------------------

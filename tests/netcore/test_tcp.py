@@ -450,8 +450,11 @@ async def test_connect_with_timeout_in_time(host: str) -> None:
     """Inko's TcpClient.with_timeout, the successful case."""
     with stdlib_listener(host) as listener:
         stream = await bounded(TcpStream.connect(host, listener.getsockname()[1], timeout=2))
-        stream.close()
-        listener.accept()[0].close()
+        peer, _ = listener.accept()
+        with stream, peer:
+            assert stream.deadline is None  # the timeout was the connect's only
+            peer.sendall(b"hi")
+            assert await bounded(stream.read_exact(2)) == b"hi"
 
 
 async def test_connect_host_name() -> None:
@@ -647,6 +650,8 @@ async def test_stream_try_clone(host: str) -> None:
             with clone:
                 assert isinstance(clone, TcpStream)
                 assert clone.peer_address == stream.peer_address
+                assert clone.no_delay is True
+                assert clone.socket.no_delay is True
                 peer.sendall(b"0123456789")
                 assert await bounded(stream.read_exact(3)) == b"012"
                 assert await bounded(clone.read_exact(7)) == b"3456789"

@@ -144,6 +144,23 @@ async def test_listener_with_stdlib_client(sock_dir: Path) -> None:
             assert await bounded(connection.read_all()) == b""
 
 
+async def test_listener_deadline_and_connect_timeout(sock_dir: Path) -> None:
+    """Inko's UnixServer.timeout_after= (accept past the deadline) and
+    UnixClient.with_timeout (the stream has no deadline after a connect in time)."""
+    path = str(sock_dir / "d.sock")
+    with UnixListener(path) as listener:
+        listener.timeout_after = 0.05
+        with pytest.raises(TimeoutError):
+            await bounded(listener.accept())
+        listener.reset_deadline()
+        assert listener.deadline is None
+        stream = await bounded(UnixStream.connect(path, 2))
+        async with stream, await bounded(listener.accept()) as connection:
+            assert stream.deadline is None
+            await connection.write_bytes(b"in time")
+            assert await bounded(stream.read_exact(7)) == b"in time"
+
+
 async def test_stream_with_stdlib_listener(sock_dir: Path) -> None:
     path = str(sock_dir / "s.sock")
     with stdlib() as server:
@@ -1034,6 +1051,20 @@ async def test_datagram_connected_pair_of_paths(sock_dir: Path) -> None:
         assert await client.write_bytes(b"ping") == 4
         data, source = await bounded(server.receive_from(4))
         assert (data, source) == (b"ping", client.local_address)
+
+
+async def test_datagram_send_file(sock_dir: Path) -> None:
+    """Inko's UnixDatagram.send_file: on a connected datagram socket, one datagram."""
+    source = sock_dir / "data.bin"
+    source.write_bytes(b"0123456789" * 10)
+    one, two = str(sock_dir / "1.sock"), str(sock_dir / "2.sock")
+    with UnixDatagram(one) as server, UnixDatagram(two) as client, source.open("rb") as file:
+        await client.connect(one)
+        assert await bounded(client.send_file(file, 5, 20)) == 20
+        assert await bounded(server.receive_from(100)) == (
+            (b"0123456789" * 10)[5:25],
+            client.local_address,
+        )
 
 
 # -----------------------------------------------------------------------------------------
