@@ -49,7 +49,7 @@ import warnings
 import weakref
 from collections import deque
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, NoReturn, SupportsIndex
 
 from ._errors import BusyError, ClosedError
 
@@ -319,6 +319,9 @@ class SocketIO:
         if self._writing:
             self._writing = False
             loop.remove_writer(self.fd)
+
+    def __reduce_ex__(self, protocol: SupportsIndex) -> NoReturn:
+        raise TypeError("cannot pickle or copy a SocketIO")
 
     def __del__(self) -> None:
         if not self.closed:

@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Coroutine, Iterator
 from types import TracebackType
-from typing import Any
+from typing import Any, NoReturn, SupportsIndex
 
 if sys.version_info >= (3, 11):
     from typing import Self
@@ -162,6 +162,14 @@ class SocketBase:
     def _check_thread(self) -> None:
         """Before a call that changes the socket without waiting (an option, the deadline):
         nothing in netcore; a facade object checks that its own thread is calling."""
+
+    def __reduce_ex__(self, protocol: SupportsIndex) -> NoReturn:
+        # As for a stdlib socket: no pickling, and no copy.copy/deepcopy, which would
+        # give a second object owning the one descriptor (or a half-made one).
+        raise TypeError(
+            f"cannot pickle or copy a {type(self).__name__}: "
+            "try_clone() gives a second object on the same socket"
+        )
 
 
 class AsyncSocketBase(SocketBase):

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import array
 import contextlib
+import copy
 import errno
 import importlib
 import io
 import os
+import pickle
 import select
 import socket
 import tempfile
@@ -566,6 +568,21 @@ def test_low_level_socket(host: str) -> None:
 
 
 # -- errors ----------------------------------------------------------------------------------
+
+
+def test_sockets_refuse_copy_and_pickle() -> None:
+    """As in netcore (and the stdlib): no copy of a socket object, try_clone() instead."""
+    with TcpListener("127.0.0.1", 0) as listener, socket.socket() as peer:
+        peer.settimeout(WAIT)
+        for how in (copy.copy, copy.deepcopy, pickle.dumps):
+            with pytest.raises(TypeError, match="try_clone"):
+                how(listener)
+        peer.connect(("127.0.0.1", listener.local_address.port))
+        with listener.accept() as connection:
+            with pytest.raises(TypeError, match="try_clone"):
+                copy.copy(connection)
+            peer.sendall(b"still usable")
+            assert connection.read_exact(12) == b"still usable"
 
 
 def test_errors_are_netcores_classes() -> None:

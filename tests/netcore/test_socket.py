@@ -992,6 +992,31 @@ def test_socket_address_copy_and_pickle() -> None:
             assert hash(clone) == hash(address)
 
 
+async def test_sockets_refuse_copy_and_pickle(tmp_path: Any) -> None:
+    """As stdlib sockets do: a copy would be a second owner of one descriptor.
+    try_clone() is the way to a second object (tested with the socket types)."""
+    from netcore.unix import UnixDatagram, UnixListener
+
+    sockets = [
+        Socket(),
+        TcpListener("127.0.0.1", 0),
+        UdpSocket("127.0.0.1"),
+        *UnixDatagram.pair(),
+        UnixListener(str(tmp_path / "l.sock")),
+    ]
+    before = open_fds()
+    try:
+        for sock in sockets:
+            for how in (copy.copy, copy.deepcopy, pickle.dumps):
+                with pytest.raises(TypeError, match="try_clone"):
+                    how(sock)
+            assert not sock.closed
+        assert open_fds() == before
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
 # -----------------------------------------------------------------------------------------
 # Errors (API.md §7) and resource warnings
 # -----------------------------------------------------------------------------------------
