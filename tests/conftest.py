@@ -5,13 +5,18 @@
 * An autouse check fails any test that leaves a file descriptor open, lets an unclosed
   resource be collected (ResourceWarning, made an error in pyproject.toml), or makes the
   loop call its exception handler (a callback or task error nobody saw).
+* A hang fails: pytest-timeout (60 s, pyproject.toml) fails the test, and where it cannot
+  (inside uvloop) a watchdog ends the run with every thread's stack a little later.
 """
 
 from __future__ import annotations
 
 import asyncio
+import faulthandler
 import gc
 import os
+import sys
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -45,6 +50,47 @@ if uvloop is not None:
 def pytest_asyncio_loop_factories(config: Any, item: Any) -> Mapping[str, Callable[[], Any]]:
     """Run every async test on each loop netcore supports."""
     return LOOP_FACTORIES
+
+
+def backstop_seconds(item: pytest.Item) -> float:
+    """When the hang backstop ends the run: a quarter past the test's pytest-timeout
+    (its marker, else `--timeout`, else the ini's), plus a second; 0 = no limit."""
+    marker = item.get_closest_marker("timeout")
+    if marker is not None and marker.args:
+        seconds = float(marker.args[0])
+    else:
+        seconds = float(item.config.getoption("timeout", None) or item.config.getini("timeout"))
+    return seconds * 1.25 + 1 if seconds > 0 else 0
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Any:
+    """A hang must fail, not block CI. pytest-timeout's SIGALRM stops a test stuck in a
+    syscall or on the stock asyncio loop, but not one waiting inside uvloop (an await, a
+    facade call): uvloop runs the signal handler in a loop callback and passes what it
+    raised to the exception handler, and the test waits on. So past its timeout and a
+    margin a watchdog thread prints every thread's stack and exits the run with status 1."""
+    seconds = backstop_seconds(item)
+    watchdog = threading.Timer(seconds, _end_the_hung_run, (item, seconds)) if seconds else None
+    if watchdog is not None:
+        watchdog.daemon = True
+        watchdog.start()
+    try:
+        return (yield)
+    finally:
+        if watchdog is not None:
+            watchdog.cancel()
+
+
+def _end_the_hung_run(item: pytest.Item, seconds: float) -> None:
+    capture = item.config.pluginmanager.getplugin("capturemanager")
+    if capture is not None:
+        capture.suspend_global_capture(in_=True)  # write to the real stderr
+    sys.stderr.write(f"\n+++ Timeout: {item.nodeid} still running after {seconds:g} s +++\n")
+    sys.stderr.flush()
+    faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
+    sys.stderr.flush()
+    os._exit(1)
 
 
 def open_fds() -> set[int]:
