@@ -51,9 +51,20 @@ def family(host: str) -> socket.AddressFamily:
     return socket.AF_INET6 if ":" in host else socket.AF_INET
 
 
+class _BoundedSocket(socket.socket):
+    """A stdlib socket whose accepted connections time out after `WAIT` s too (the
+    stdlib's accept gives them no timeout when there is no default one)."""
+
+    def accept(self) -> tuple[socket.socket, Any]:
+        connection, address = super().accept()
+        connection.settimeout(WAIT)
+        return connection, address
+
+
 def stdlib_socket(host: str, kind: int = socket.SOCK_STREAM) -> socket.socket:
-    """A blocking stdlib socket of `host`'s family whose waits time out after `WAIT` s."""
-    sock = socket.socket(family(host), kind)
+    """A blocking stdlib socket of `host`'s family whose waits time out after `WAIT` s,
+    as do those of the connections it accepts."""
+    sock = _BoundedSocket(family(host), kind)
     sock.settimeout(WAIT)
     return sock
 

@@ -22,10 +22,12 @@ import facade
 import facade.ip
 import facade.process
 import facade.socket
+import facade.unix
 import netcore
 import netcore.ip
 import netcore.process
 import netcore.socket
+import netcore.unix
 
 # Not mirrored, by design:
 # * the async protocols' dunders: the facade has the sync protocols instead (checked below
@@ -43,28 +45,16 @@ API_DUNDERS = ("__init__", "__enter__", "__exit__", "__iter__", "__next__")
 NOT_CONSTRUCTED = frozenset({"Process"})
 
 
-def _importable(name: str) -> str:
-    """'' if module `name` imports, else the reason it does not (for a skip)."""
-    try:
-        importlib.import_module(name)
-    except Exception as exc:  # being written by someone else: any failure means "not yet"
-        return f"{name} is not importable yet: {exc!r}"
-    return ""
-
-
-UNIX_MISSING = _importable("netcore.unix") or _importable("facade.unix")
-needs_unix = pytest.mark.skipif(bool(UNIX_MISSING), reason=UNIX_MISSING or "-")
-
 MODULES = [
     pytest.param("", id="package"),
     pytest.param(".ip", id="ip"),
     pytest.param(".socket", id="socket"),
-    pytest.param(".unix", id="unix", marks=needs_unix),
+    pytest.param(".unix", id="unix"),
     pytest.param(".process", id="process"),
 ]
 WRAPPING_MODULES = [
     pytest.param(".socket", id="socket"),
-    pytest.param(".unix", id="unix", marks=needs_unix),
+    pytest.param(".unix", id="unix"),
     pytest.param(".process", id="process"),
 ]
 

@@ -109,9 +109,10 @@ def test_fast_path_makes_no_switch_and_no_hub() -> None:
             assert recv_exactly(client, 4) == b"back"
 
             # The counter does see the switches of a call that has to wait.
-            later(0.05, client.sendall, b"late")
+            sender = later(0.05, client.sendall, b"late")
             with SwitchCounter() as slow:
                 assert conn.read_exact(4) == b"late"
+            sender.result()
             assert slow.events
             assert _runtime.get_runtime().hub is not None
 
@@ -191,13 +192,14 @@ def test_blocking_calls_from_a_greenlet_of_the_users_own() -> None:
     """
     listener, conn, client = connected_pair()
     with listener, conn, client:
-        later(0.05, client.sendall, b"to the greenlet")
+        sender = later(0.05, client.sendall, b"to the greenlet")
 
         def in_a_greenlet() -> bytes:
             return conn.read_exact(15)
 
         worker = greenlet.greenlet(in_a_greenlet)
         assert worker.switch() == b"to the greenlet"
+        sender.result()
         assert worker.dead
 
 

@@ -15,7 +15,6 @@ import array
 import contextlib
 import copy
 import errno
-import importlib
 import io
 import os
 import pickle
@@ -31,6 +30,7 @@ import pytest
 import facade
 import facade.ip
 import facade.socket
+import facade.unix
 import netcore
 import netcore.ip
 import netcore.socket
@@ -46,6 +46,8 @@ from facade.socket import (
     TcpStream,
     UdpSocket,
 )
+from tests import conformance
+from tests.conformance import Transport
 
 from . import Background, free_port, has_ipv6_loopback, later, recv_exactly
 
@@ -649,28 +651,13 @@ def tcp_pair(host: str) -> FacadePair:
 
 def unix_pair() -> tuple[Any, Any]:
     """`facade.unix.UnixStream.pair()`."""
-    unix = importlib.import_module("facade.unix")
-    pair: tuple[Any, Any] = unix.UnixStream.pair()
-    return pair
+    return facade.unix.UnixStream.pair()
 
 
-def _unix_missing() -> str:
-    try:
-        importlib.import_module("facade.unix")
-    except Exception as exc:  # being written by someone else: any failure means "not yet"
-        return f"facade.unix is not importable yet: {exc!r}"
-    return ""
-
-
-UNIX_MISSING = _unix_missing()
 FACADE_PAIRS = [
     pytest.param(tcp_pair("127.0.0.1"), id="tcp4"),
     pytest.param(tcp_pair("::1"), id="tcp6", marks=needs_ipv6),
-    pytest.param(
-        unix_pair,
-        id="unix",
-        marks=pytest.mark.skipif(bool(UNIX_MISSING), reason=UNIX_MISSING or "-"),
-    ),
+    pytest.param(unix_pair, id="unix"),
 ]
 
 
@@ -766,12 +753,6 @@ def test_connect_takes_the_timeout_by_position_too(tmp_path: Any) -> None:
 
 
 # -- the shared conformance suite, through the facade ----------------------------------------
-
-try:
-    conformance: Any = importlib.import_module("tests.conformance")
-except ImportError:  # being written by someone else
-    conformance = None
-CONFORMANCE_MISSING = "tests/conformance.py is not there yet" if conformance is None else ""
 
 
 class ThroughFacade:
@@ -904,29 +885,16 @@ async def facade_adopted_socketpair() -> tuple[ThroughFacade, socket.socket]:
     return ThroughFacade(Socket.from_socket(ours)), peer
 
 
-def _transports() -> list[Any]:
-    if conformance is None:
-        return []
-    transport = conformance.Transport
-    return [
-        pytest.param(transport("tcp4", facade_dialed("127.0.0.1")), id="tcp4"),
-        pytest.param(transport("tcp4-accepted", facade_accepted("127.0.0.1")), id="tcp4-accepted"),
-        pytest.param(transport("tcp6", facade_dialed("::1")), id="tcp6", marks=needs_ipv6),
-        pytest.param(
-            transport("unix-socketpair", facade_adopted_socketpair),
-            id="unix",
-            marks=pytest.mark.skipif(bool(UNIX_MISSING), reason=UNIX_MISSING or "-"),
-        ),
-    ]
+TRANSPORTS = [
+    pytest.param(Transport("tcp4", facade_dialed("127.0.0.1")), id="tcp4"),
+    pytest.param(Transport("tcp4-accepted", facade_accepted("127.0.0.1")), id="tcp4-accepted"),
+    pytest.param(Transport("tcp6", facade_dialed("::1")), id="tcp6", marks=needs_ipv6),
+    pytest.param(Transport("unix-socketpair", facade_adopted_socketpair), id="unix"),
+]
 
 
-@pytest.mark.skipif(conformance is None, reason=CONFORMANCE_MISSING or "-")
-@pytest.mark.parametrize(
-    "check",
-    conformance.CHECKS if conformance is not None else [],
-    ids=conformance.check_id if conformance is not None else None,
-)
-@pytest.mark.parametrize("transport", _transports())
+@pytest.mark.parametrize("check", conformance.CHECKS, ids=conformance.check_id)
+@pytest.mark.parametrize("transport", TRANSPORTS)
 async def test_conformance_through_the_facade(transport: Any, check: Any) -> None:
     """The byte-stream conformance suite, every operation made through the facade."""
     await transport.run(check)

@@ -19,7 +19,6 @@ import struct
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from types import ModuleType
 
 import anyio
 import anyio.abc
@@ -27,6 +26,7 @@ import pytest
 from anyio.streams.buffered import BufferedByteReceiveStream
 from anyio.streams.tls import TLSAttribute, TLSStream
 
+from netcore import unix
 from netcore.anyio import AnyioListener, AnyioStream, wrap_listener, wrap_stream
 from netcore.socket import TcpListener, TcpStream
 from tests.netcore.test_tls import (
@@ -50,15 +50,6 @@ async def stdlib_peer() -> AsyncIterator[tuple[AnyioStream, socket.socket]]:
         with peer:
             async with AnyioStream(stream) as adapted:
                 yield adapted, peer
-
-
-def unix_module() -> ModuleType:
-    """`netcore.unix`, or skip the test when it is not importable (being written)."""
-    try:
-        from netcore import unix
-    except ImportError as exc:
-        pytest.skip(f"netcore.unix is not importable yet: {exc}")
-    return unix
 
 
 @pytest.fixture
@@ -418,12 +409,11 @@ async def test_tls_listener_through_the_adapter() -> None:
         assert await talking == b"TLS VIA ADAPTER"
 
 
-# -- Unix streams (netcore.unix, when importable) -------------------------------------------------
+# -- Unix streams (netcore.unix) -------------------------------------------------
 
 
 async def test_unix_stream_pair() -> None:
     """`UnixStream.pair()` behind the adapter: send/receive/send_eof, AF_UNIX attributes."""
-    unix = unix_module()
     left, right = unix.UnixStream.pair()
     async with AnyioStream(left) as a, AnyioStream(right) as b:
         await a.send(b"over a socketpair")
@@ -439,7 +429,6 @@ async def test_unix_stream_pair() -> None:
 
 async def test_unix_listener_serve(sock_dir: Path) -> None:
     """`UnixListener` behind `AnyioListener.serve`, with a stdlib Unix client."""
-    unix = unix_module()
     path = sock_dir / "s"
     with unix.UnixListener(str(path)) as listener:
         adapted = AnyioListener(listener)

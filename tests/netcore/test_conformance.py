@@ -18,13 +18,6 @@ from tests import conformance
 from tests.conformance import Stream, Transport
 from tests.helpers import IPV6_AVAILABLE, bounded, stdlib_listener, stdlib_socket
 
-try:
-    import netcore.unix  # noqa: F401 - imported to see whether it works yet
-
-    UNIX_MISSING = ""
-except Exception as exc:  # the Unix module is being written; any failure means "not yet"
-    UNIX_MISSING = f"netcore.unix is not importable yet: {exc!r}"
-
 
 def connected_pair(host: str) -> conformance.PairFactory:
     """netcore dials (`TcpStream.connect`), a stdlib listener accepts."""
@@ -72,7 +65,6 @@ async def adopted_socketpair() -> tuple[Stream, socket.socket]:
 
 
 needs_ipv6 = pytest.mark.skipif(not IPV6_AVAILABLE, reason="IPv6 loopback unavailable")
-needs_unix = pytest.mark.skipif(bool(UNIX_MISSING), reason=UNIX_MISSING)
 
 TRANSPORTS = [
     pytest.param(Transport("tcp4", connected_pair("127.0.0.1")), id="tcp4"),
@@ -81,7 +73,7 @@ TRANSPORTS = [
     pytest.param(
         Transport("tcp6-accepted", accepted_pair("::1")), id="tcp6-accepted", marks=needs_ipv6
     ),
-    pytest.param(Transport("unix-socketpair", adopted_socketpair), id="unix", marks=needs_unix),
+    pytest.param(Transport("unix-socketpair", adopted_socketpair), id="unix"),
 ]
 
 

@@ -147,7 +147,7 @@ def test_spawn_needs_a_coroutine_function_and_a_running_loop() -> None:
     async def nothing() -> None:
         pass
 
-    with pytest.raises(RuntimeError):
+    with pytest.raises(RuntimeError, match="no running event loop"):
         process.spawn(nothing)
     with pytest.raises(TypeError):
         process.spawn(42)  # type: ignore[arg-type]

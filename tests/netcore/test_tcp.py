@@ -389,6 +389,7 @@ async def test_async_for(host: str) -> None:
         clients = [connect_client(host, listener.local_address.port) for _ in range(3)]
         try:
             seen = []
+            listener.timeout_after = WAIT  # a lost connection fails instead of waiting on
             async for connection in listener:
                 with connection:
                     seen.append(connection.peer_address.port)
@@ -633,6 +634,8 @@ def test_a_stream_handed_to_another_threads_loop_moves_there() -> None:
     second.start()
     second.join(10)
     first.join(10)
+    assert not first.is_alive(), "thread 1's loop is still running"
+    assert not second.is_alive(), "thread 2's loop is still running"
     for conn, client in handed:
         conn.close()
         client.close()

@@ -211,6 +211,7 @@ async def test_listener_async_for_and_concurrent_accepts(sock_dir: Path) -> None
             clients[0].close()
             clients[0] = stdlib()
             clients[0].connect(path)
+            listener.timeout_after = WAIT  # a lost connection fails instead of waiting on
             async for connection in listener:
                 connection.close()
                 break
@@ -769,7 +770,7 @@ async def test_fd_passing_1000_cycles_keeps_the_fd_count() -> None:
         before = open_fds()
         for _ in range(1000):
             socket.send_fds(theirs, [b"i"], [read_end])
-            data, fds = await stream.receive_fds(1, 1)
+            data, fds = await bounded(stream.receive_fds(1, 1))
             assert data == b"i"
             assert len(fds) == 1
             os.close(fds[0])
