@@ -936,13 +936,14 @@ async def test_datagram_send_to_waits_for_a_full_receiver(sock_dir: Path) -> Non
     queue is full, so the engine has to back off instead of waiting for writability.
     """
     path = str(sock_dir / "full.sock")
+    count = _max_dgram_queue() + 30  # more than the receiver's queue holds
     with stdlib(socket.SOCK_DGRAM) as receiver, UnixDatagram() as sender:
         receiver.bind(path)
         receiver.setblocking(False)
 
         async def send_all() -> None:
-            for index in range(40):
-                await sender.send_to(bytes([index]), path)
+            for index in range(count):
+                await sender.send_to(index.to_bytes(2, "big"), path)
 
         task = asyncio.create_task(send_all())
         await asyncio.sleep(0.02)
@@ -952,18 +953,18 @@ async def test_datagram_send_to_waits_for_a_full_receiver(sock_dir: Path) -> Non
         assert time.process_time() - cpu < 0.05  # waiting, not spinning
         received: list[bytes] = []
         give_up = time.monotonic() + WAIT
-        while len(received) < 40 and time.monotonic() < give_up:
+        while len(received) < count and time.monotonic() < give_up:
             try:
                 received.append(receiver.recv(10))
             except BlockingIOError:
                 await asyncio.sleep(0.001)
         await bounded(task)
-        assert received == [bytes([index]) for index in range(40)]
+        assert received == [index.to_bytes(2, "big") for index in range(count)]
         # With the queue full again, a deadline ends the wait.
         sender.timeout_after = 0.05
 
         async def fill() -> None:
-            for _ in range(1000):
+            for _ in range(count):
                 await bounded(sender.send_to(b"fill", path))
 
         with pytest.raises(TimeoutError):
@@ -971,6 +972,15 @@ async def test_datagram_send_to_waits_for_a_full_receiver(sock_dir: Path) -> Non
         sender.timeout_after = 0.02
         with pytest.raises(TimeoutError):
             await bounded(sender.send_to(b"late", path))
+
+
+def _max_dgram_queue() -> int:
+    """How many datagrams a Unix datagram socket's queue holds (Linux's sysctl; 10 is the
+    kernel's default, and systemd raises it to 512)."""
+    try:
+        return int(Path("/proc/sys/net/unix/max_dgram_qlen").read_text())
+    except (OSError, ValueError):
+        return 10
 
 
 async def test_datagram_unbound_sender_is_unnamed(sock_dir: Path) -> None:
