@@ -756,7 +756,7 @@ async def test_happy_eyeballs_next_attempt_at_once_after_a_failure(host: str) ->
         start = time.monotonic()
         io = await bounded(happy_eyeballs([target((host, port)), target(good.getsockname())]))
         try:
-            assert time.monotonic() - start < 0.2  # did not wait for the 250 ms delay
+            assert time.monotonic() - start < 0.25  # did not wait for the 250 ms delay
             assert io.sock.getpeername()[:2] == good.getsockname()[:2]
         finally:
             io.close()
@@ -768,7 +768,7 @@ async def test_happy_eyeballs_custom_delay() -> None:
         start = time.monotonic()
         io = await bounded(happy_eyeballs([target(hung), target(good.getsockname())], delay=0.05))
         io.close()
-        assert 0.04 <= time.monotonic() - start < 0.24
+        assert 0.04 <= time.monotonic() - start < 0.25  # not the default 250 ms
         good.accept()[0].close()
 
 
@@ -854,7 +854,7 @@ async def test_connect_name_prefers_ipv6(monkeypatch: pytest.MonkeyPatch) -> Non
         start = time.monotonic()
         stream = await bounded(TcpStream.connect("dual-stack-name", 1))
         with stream:
-            assert time.monotonic() - start < 0.2
+            assert time.monotonic() - start < 0.25  # the IPv6 attempt went first
             assert stream.peer_address == SocketAddress("::1", port6)
             assert stream.no_delay is True
         v6.accept()[0].close()
