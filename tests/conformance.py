@@ -34,6 +34,7 @@ import hashlib
 import io
 import math
 import random
+import select
 import socket
 import struct
 import sys
@@ -218,6 +219,17 @@ async def _bounded(awaitable: Awaitable[Any]) -> Any:
 async def _settle() -> None:
     """Let other tasks reach their waits and loopback bytes arrive."""
     await asyncio.sleep(SETTLE)
+
+
+async def _arrived(stream: Stream) -> None:
+    """Wait until bytes are in `stream`'s kernel buffer (bounded): for the checks that
+    data already there wins, where a fixed pause could be too short on a busy machine."""
+    poller = select.poll()
+    poller.register(stream.fileno(), select.POLLIN)
+    give_up = time.monotonic() + WAIT
+    while not poller.poll(0):
+        assert time.monotonic() < give_up, "the peer's bytes did not arrive"
+        await asyncio.sleep(0.001)
 
 
 async def _peer_send(peer: socket.socket, data: bytes) -> None:
@@ -814,7 +826,7 @@ async def check_deadlines(make_pair: PairFactory, make_clogged_pair: PairFactory
         assert left < 0.01  # 0 once past (a loop's timer may fire a hair early)
         # Data that is already there is returned even though the deadline has passed.
         await _peer_send(peer, b"late\nlater")
-        await _settle()
+        await _arrived(stream)
         assert await _bounded(stream.read_line()) == b"late\n"
         assert await _bounded(stream.read_exact(5)) == b"later"
         stream.reset_deadline()
@@ -828,7 +840,7 @@ async def check_deadlines(make_pair: PairFactory, make_clogged_pair: PairFactory
         # That read was short, so the next one waits for readiness before it receives;
         # data that came meanwhile still beats a deadline that has passed.
         await _peer_send(peer, b"next")
-        await _settle()
+        await _arrived(stream)
         stream.timeout_after = 0
         assert await _bounded(stream.read(10)) == b"next"
         stream.reset_deadline()
