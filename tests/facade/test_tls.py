@@ -1,25 +1,36 @@
 """Tests for TLS through the facade: `TcpStream(..., tls=)` and `TcpListener(..., tls=)`.
 
-Synchronous code, run as the main process with `facade.run` (which closes the thread's
-loop at the end, so the harness's fd check sees nothing left open). The peers are a facade
-process and a stdlib `ssl` server in a thread; every wait is bounded.
+The first tests run as the main process with `facade.run` (which closes the thread's loop
+at the end, so an fd count inside the test sees nothing left open); the later ones run
+directly as the main script (the harness closes the runtime after each test). The peers
+are facade processes and stdlib `ssl` sockets in threads, the strict ones with
+`suppress_ragged_eofs=False` so that a missing `close_notify` shows. Every wait is bounded.
 """
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import ssl
 import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 import pytest
 
 import facade
-from facade import ClosedError
-from facade.process import spawn
+from facade import BusyError, ClosedError, EndOfStream, LimitExceeded
+from facade.process import receive, spawn
 from facade.socket import TcpListener, TcpStream
+from facade.socket import TlsStream as FacadeTlsStream
 from netcore._tls import TlsStream
 from tests.conftest import open_fds
 from tests.netcore.test_tls import WAIT, client_context, server_context
+
+from . import Background
+
+T = TypeVar("T")
 
 
 def test_round_trip_between_facade_ends() -> None:
@@ -123,3 +134,277 @@ def test_handshake_failure_raises_and_leaks_nothing() -> None:
 
     facade.run(main)
     assert open_fds() - before == set()
+
+
+# =========================================================================================
+# Deadlines, handshakes, concurrency and the end of a TLS session, with stdlib `ssl` peers
+# in threads. These run directly as the main script (the harness closes the runtime).
+# =========================================================================================
+
+
+def until_blocked(seconds: float = 0.05) -> None:
+    """Let spawned processes run until they wait (the main script waits `seconds`)."""
+    with pytest.raises(TimeoutError):
+        receive(timeout=seconds)
+
+
+def strict_client(port: int, handler: Callable[[ssl.SSLSocket], T]) -> T:
+    """A blocking stdlib TLS client on 127.0.0.1:`port` that tells a clean end of stream
+    (close_notify: `recv` gives b'') from a ragged one (`ssl.SSLEOFError`)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=WAIT) as sock:
+        sock.settimeout(WAIT)
+        with client_context().wrap_socket(
+            sock, server_hostname="localhost", suppress_ragged_eofs=False
+        ) as tls:
+            return handler(tls)
+
+
+def strict_server(listener: socket.socket, handler: Callable[[ssl.SSLSocket], T]) -> T:
+    """Accept one client on the stdlib `listener` and run `handler` over TLS, with ragged
+    EOFs raising `ssl.SSLEOFError` instead of reading as b''."""
+    conn, _ = listener.accept()
+    conn.settimeout(WAIT)
+    with server_context().wrap_socket(conn, server_side=True, suppress_ragged_eofs=False) as tls:
+        return handler(tls)
+
+
+def receive_to_the_end(tls: ssl.SSLSocket) -> bytes:
+    """Everything until the peer's close_notify (`ssl.SSLEOFError` if none comes)."""
+    chunks = []
+    while chunk := tls.recv(65536):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@contextlib.contextmanager
+def stdlib_tls_server(handler: Callable[[ssl.SSLSocket], T]) -> Iterator[tuple[int, Background]]:
+    """A stdlib TLS server for one connection in a thread: (its port, the thread)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(WAIT)
+    try:
+        yield listener.getsockname()[1], Background(strict_server, listener, handler)
+    finally:
+        listener.close()
+
+
+def test_deadline_during_read() -> None:
+    """timeout_after bounds TLS reads; data that arrived is returned past the deadline;
+    bytes a timed-out read_exact took stay readable; reset_deadline lifts it."""
+    go = [threading.Event() for _ in range(3)]
+
+    def server(tls: ssl.SSLSocket) -> bytes:
+        assert go[0].wait(WAIT)
+        tls.sendall(b"late but there")
+        assert go[1].wait(WAIT)
+        tls.sendall(b"01234")
+        assert go[2].wait(WAIT)
+        tls.sendall(b"56789")
+        tls.sendall(b"after reset\n")
+        return receive_to_the_end(tls)
+
+    with stdlib_tls_server(server) as (port, thread):
+        with TcpStream("127.0.0.1", port, tls=client_context(), timeout=WAIT) as stream:
+            assert isinstance(stream, FacadeTlsStream)
+            assert stream.deadline is None  # the connect timeout ends with the handshake
+            stream.timeout_after = 0.1
+            started = time.monotonic()
+            with pytest.raises(TimeoutError):
+                stream.read()
+            assert 0.05 <= time.monotonic() - started < 2
+            go[0].set()
+            time.sleep(0.2)  # past the deadline; the record has arrived by now
+            assert stream.read() == b"late but there"
+            with pytest.raises(TimeoutError):
+                stream.read_line()  # the deadline stays until reset
+            go[1].set()
+            time.sleep(0.1)  # "01234" has arrived by now
+            with pytest.raises(TimeoutError):
+                stream.read_exact(10)  # takes "01234", then times out waiting
+            stream.reset_deadline()
+            assert stream.deadline is None
+            go[2].set()
+            stream.timeout_after = WAIT
+            assert stream.read_exact(10) == b"0123456789"  # nothing was lost
+            assert stream.read_line() == b"after reset\n"
+            stream.write_bytes(b"bye")
+        assert thread.result() == b"bye"  # close sent close_notify: a clean end
+
+
+def test_handshake_timeout() -> None:
+    """A TLS listener drops a client that never speaks TLS after `handshake_timeout` and
+    accepts the next; a connect's `timeout` covers the handshake too."""
+    with TcpListener("127.0.0.1", 0, tls=server_context(), handshake_timeout=0.2) as listener:
+        port = listener.local_address.port
+        listener.timeout_after = WAIT
+        with socket.create_connection(("127.0.0.1", port), timeout=WAIT) as silent:
+            acceptor = spawn(listener.accept)
+            until_blocked(0.5)  # the handshake timeout passes meanwhile
+            assert silent.recv(100) == b""  # the listener hung up on it
+            assert acceptor.alive  # and went on waiting for a good client
+
+            def client(tls: ssl.SSLSocket) -> bytes:
+                tls.sendall(b"hello")
+                return receive_to_the_end(tls)
+
+            good = Background(strict_client, port, client)
+            with acceptor.join(timeout=WAIT) as served:
+                assert isinstance(served, FacadeTlsStream)
+                assert served.server_side
+                served.timeout_after = WAIT
+                assert served.read_exact(5) == b"hello"
+                served.write_bytes(b"welcome")
+            assert good.result() == b"welcome"
+    with socket.create_server(("127.0.0.1", 0)) as mute:  # accepts, never answers
+        started = time.monotonic()
+        with pytest.raises(TimeoutError):
+            TcpStream.connect("127.0.0.1", mute.getsockname()[1], 0.2, tls=client_context())
+        assert time.monotonic() - started < 2
+        mute.settimeout(WAIT)
+        conn, _ = mute.accept()
+        conn.close()
+
+
+def test_two_processes_reading_one_stream_get_busy_error() -> None:
+    """A second process reading a TLS stream gets BusyError, the first one is undisturbed;
+    a process waiting to read wakes with ClosedError at close()."""
+    go = threading.Event()
+
+    def server(tls: ssl.SSLSocket) -> bytes:
+        assert go.wait(WAIT)
+        tls.sendall(b"for the first")
+        return receive_to_the_end(tls)
+
+    with stdlib_tls_server(server) as (port, thread):
+        stream = TcpStream("127.0.0.1", port, tls=client_context(), timeout=WAIT)
+        with stream:
+            stream.timeout_after = WAIT
+            first = spawn(stream.read, 100)
+            until_blocked()
+            assert first.alive
+            with pytest.raises(BusyError) as info:
+                spawn(stream.read_line).join(timeout=WAIT)
+            assert isinstance(info.value, RuntimeError)
+            assert first.alive
+            go.set()
+            assert first.join(timeout=WAIT) == b"for the first"
+            waiter = spawn(stream.read)
+            until_blocked()
+            assert waiter.alive
+            stream.close()
+            with pytest.raises(ClosedError):
+                waiter.join(timeout=WAIT)
+        assert thread.result() == b""  # the close sent close_notify
+
+
+@pytest.mark.parametrize("ignore", [False, True], ids=["strict", "ignore-unexpected-eof"])
+def test_ragged_eof(ignore: bool) -> None:
+    """TCP EOF without close_notify: `ssl.SSLEOFError` on every read; with
+    `ssl.OP_IGNORE_UNEXPECTED_EOF` on the context, an ordinary end of stream."""
+
+    def abrupt(tls: ssl.SSLSocket) -> None:
+        tls.sendall(b"data then a bare FIN")
+        tls.shutdown(socket.SHUT_RDWR)  # under the TLS layer: no close_notify
+
+    context = client_context()
+    if ignore:
+        context.options |= ssl.OP_IGNORE_UNEXPECTED_EOF
+    with (
+        stdlib_tls_server(abrupt) as (port, thread),
+        TcpStream("127.0.0.1", port, tls=context, timeout=WAIT) as stream,
+    ):
+        stream.timeout_after = WAIT
+        thread.result()
+        assert stream.read_exact(20) == b"data then a bare FIN"
+        if ignore:
+            assert stream.read() == b""
+            assert stream.read_all() == b""
+        else:
+            with pytest.raises(ssl.SSLEOFError):
+                stream.read()
+            with pytest.raises(ssl.SSLEOFError):
+                stream.read_line()
+
+
+def test_shutdown_write_is_a_tls_half_close() -> None:
+    """A TLS listener's stream: shutdown_write sends close_notify (the stdlib client reads
+    a clean end), writing then raises BrokenPipeError, and reading goes on."""
+
+    def client(tls: ssl.SSLSocket) -> bytes:
+        tls.sendall(b"request\n")
+        answer = receive_to_the_end(tls)  # SSLEOFError here if no close_notify came
+        tls.sendall(b"after the half-close")
+        tls.unwrap()  # our close_notify, and the server's already read
+        return answer
+
+    with TcpListener("127.0.0.1", 0, tls=server_context()) as listener:
+        listener.timeout_after = WAIT
+        talking = Background(strict_client, listener.local_address.port, client)
+        with listener.accept() as served:
+            served.timeout_after = WAIT
+            assert served.read_line() == b"request\n"
+            served.write_string("answer")
+            served.shutdown_write()
+            with pytest.raises(BrokenPipeError):
+                served.write_bytes(b"too late")
+            assert served.read_all() == b"after the half-close"
+            assert served.read() == b""
+        assert talking.result() == b"answer"
+
+
+def test_shutdown_and_close_send_close_notify() -> None:
+    """shutdown_read gives b'' at once; close() (and shutdown()) send close_notify before
+    the TCP connection ends, so a strict stdlib peer sees a clean end."""
+
+    def server(tls: ssl.SSLSocket) -> bytes:
+        tls.sendall(b"hi")
+        return receive_to_the_end(tls)  # SSLEOFError here if no close_notify came
+
+    ends = []
+    for how in ("close", "shutdown"):
+        with stdlib_tls_server(server) as (port, thread):
+            stream = TcpStream("127.0.0.1", port, tls=client_context(), timeout=WAIT)
+            with stream:
+                stream.timeout_after = WAIT
+                # Read what came (TLS 1.3 session tickets included): a socket closed
+                # with unread bytes would end with a reset instead of a FIN.
+                assert stream.read_exact(2) == b"hi"
+                stream.shutdown_read()
+                assert stream.read() == b""
+                stream.write_bytes(b"last words")
+                if how == "shutdown":
+                    stream.shutdown()
+                    with pytest.raises(BrokenPipeError):
+                        stream.write_bytes(b"x")
+                else:
+                    stream.close()
+                    with pytest.raises(ClosedError):
+                        stream.write_bytes(b"x")
+            ends.append(thread.result())
+    assert ends == [b"last words", b"last words"]
+
+
+def test_read_line_and_read_exact_across_records() -> None:
+    """read_exact and read_line gather TLS records; LimitExceeded keeps the bytes;
+    EndOfStream carries what came before the peer's close_notify."""
+
+    def server(tls: ssl.SSLSocket) -> None:
+        for piece in (b"ab", b"cd\nef", b"gh\n", b"x" * 20 + b"\n", b"rest"):
+            tls.sendall(piece)  # one record each
+            time.sleep(0.01)
+        tls.unwrap()  # close_notify; waits for the client's
+
+    with stdlib_tls_server(server) as (port, thread):
+        with TcpStream.connect("localhost", port, tls=client_context(), timeout=WAIT) as stream:
+            stream.timeout_after = WAIT
+            assert stream.read_exact(3) == b"abc"
+            assert stream.read_line() == b"d\n"
+            assert stream.read_line() == b"efgh\n"
+            with pytest.raises(LimitExceeded):
+                stream.read_line(limit=10)
+            assert stream.read_line() == b"x" * 20 + b"\n"  # nothing was lost
+            with pytest.raises(EndOfStream) as info:
+                stream.read_exact(10)
+            assert isinstance(info.value, EOFError)
+            assert info.value.partial == b"rest"
+            assert stream.read_line() == b""
+        thread.result()
