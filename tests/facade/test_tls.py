@@ -78,7 +78,9 @@ def test_client_against_stdlib_server() -> None:
     def stdlib_server() -> None:
         conn, _ = listener.accept()
         conn.settimeout(WAIT)
-        with server_context().wrap_socket(conn, server_side=True) as tls:
+        # Strict about the end: a TCP close without close_notify raises SSLEOFError.
+        context = server_context()
+        with context.wrap_socket(conn, server_side=True, suppress_ragged_eofs=False) as tls:
             tls.sendall(b"greeting\n")
             chunks = []
             while chunk := tls.recv(65536):  # ends at the client's close_notify
