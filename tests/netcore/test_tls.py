@@ -15,11 +15,14 @@ import hashlib
 import io
 import logging
 import os
+import select
 import socket
 import ssl
+import threading
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import pytest
 import trustme
@@ -780,3 +783,466 @@ async def test_context_of_the_wrong_side_is_refused() -> None:
     with TcpListener("127.0.0.1", 0) as plain, pytest.raises(ValueError, match="client"):
         await TcpStream.connect("127.0.0.1", plain.local_address.port, tls=server_context())
     assert open_fds() - before == set()
+
+
+# -- every operation against a stdlib `ssl` peer, netcore in either role --------------------------
+#
+# The tests above mostly run the §4 operations netcore-to-netcore (`tls_pair`), where a
+# mistake made on both ends would cancel out. Here the other end is always the stdlib `ssl`
+# module on a blocking socket in a thread: netcore as the client (`TcpStream.connect(...,
+# tls=)` against a stdlib server socket) and as the server (`TcpListener(..., tls=)` with
+# a stdlib client). The stdlib end is strict about endings (`suppress_ragged_eofs=False`):
+# its `recv()` returns b'' only for a real close_notify and raises `ssl.SSLEOFError` for a
+# bare TCP EOF. Its threads are joined with a timeout and checked, and what they raise is
+# raised in the test.
+
+SIDES = ["netcore-client", "netcore-listener"]
+TLS_VERSIONS = [
+    pytest.param(ssl.TLSVersion.TLSv1_2, id="tls1.2"),
+    pytest.param(ssl.TLSVersion.TLSv1_3, id="tls1.3"),
+]
+MIB = 1024 * 1024
+
+
+class PeerThread(Generic[T]):
+    """A blocking stdlib peer run in a thread: `await result()` gives back what it
+    returned, or raises what it raised; `join()` waits (bounded) and checks it ended."""
+
+    def __init__(self, name: str, fn: Callable[[], T]) -> None:
+        self._fn = fn
+        self._loop = asyncio.get_running_loop()
+        self._finished = asyncio.Event()
+        self._returned: list[T] = []
+        self._error: BaseException | None = None
+        self.reported = False
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._returned.append(self._fn())
+        except BaseException as exc:
+            self._error = exc
+        finally:
+            with contextlib.suppress(RuntimeError):  # the loop is gone: join() tells
+                self._loop.call_soon_threadsafe(self._finished.set)
+
+    async def result(self) -> T:
+        """Wait (bounded, without blocking the loop) for the thread; its result or error."""
+        self.reported = True
+        try:
+            await bounded(self._finished.wait(), 2 * WAIT)
+        finally:
+            self.join()
+        if self._error is not None:
+            raise self._error
+        return self._returned[0]
+
+    def join(self) -> None:
+        """Join the thread (its sockets time out after WAIT s) and check it has ended."""
+        self._thread.join(2 * WAIT)
+        assert not self._thread.is_alive(), f"the {self._thread.name} thread is still running"
+
+
+@contextlib.asynccontextmanager
+async def joined(peer: PeerThread[T]) -> AsyncIterator[PeerThread[T]]:
+    """`peer`, joined on the way out; what it raised is raised if the test did not ask."""
+    try:
+        yield peer
+    except BaseException:
+        peer.join()  # the test's own failure is the one to report
+        raise
+    if not peer.reported:
+        await peer.result()
+
+
+@contextlib.asynccontextmanager
+async def with_stdlib_peer(
+    side: str,
+    handler: Callable[[ssl.SSLSocket], T],
+    *,
+    server: ssl.SSLContext | None = None,
+    client: ssl.SSLContext | None = None,
+) -> AsyncIterator[tuple[TlsStream, PeerThread[T]]]:
+    """A netcore TLS stream and the stdlib thread at the other end, running `handler`.
+
+    `side` says which end netcore is: `netcore-client` connects to a stdlib server socket,
+    `netcore-listener` accepts a stdlib client. The netcore stream is closed on the way
+    out, then the thread is joined.
+    """
+    server = server or server_context()
+    client = client or client_context()  # made here: the thread only uses them
+    if side == "netcore-client":
+        with socket.create_server(("127.0.0.1", 0)) as listener:
+            listener.settimeout(WAIT)
+
+            def serve() -> T:
+                conn, _ = listener.accept()
+                conn.settimeout(WAIT)
+                with (
+                    conn,
+                    server.wrap_socket(conn, server_side=True, suppress_ragged_eofs=False) as tls,
+                ):
+                    return handler(tls)
+
+            async with joined(PeerThread("stdlib TLS server", serve)) as peer:
+                port = listener.getsockname()[1]
+                stream = await bounded(TcpStream.connect("127.0.0.1", port, tls=client))
+                async with stream:
+                    yield stream, peer
+    else:
+        assert side == "netcore-listener", side
+        with TcpListener("127.0.0.1", 0, tls=server) as netcore_listener:
+            port = netcore_listener.local_address.port
+
+            def talk() -> T:
+                with socket.create_connection(("127.0.0.1", port), timeout=WAIT) as sock:
+                    sock.settimeout(WAIT)
+                    with client.wrap_socket(
+                        sock, server_hostname="localhost", suppress_ragged_eofs=False
+                    ) as tls:
+                        return handler(tls)
+
+            async with joined(PeerThread("stdlib TLS client", talk)) as peer:
+                accepted = await bounded(netcore_listener.accept())
+                async with accepted:
+                    assert isinstance(accepted, TlsStream)
+                    yield accepted, peer
+
+
+def recv_exact(tls: ssl.SSLSocket, size: int) -> bytes:
+    """Exactly `size` bytes at a stdlib TLS socket (AssertionError if it ends first)."""
+    received = bytearray()
+    while len(received) < size:
+        chunk = tls.recv(min(size - len(received), MIB))
+        assert chunk, f"the stdlib peer saw the end after {len(received)} of {size} bytes"
+        received += chunk
+    return bytes(received)
+
+
+def assert_same(got: bytes, expected: bytes) -> None:
+    """Byte-for-byte equality, naming the first difference instead of printing a diff."""
+    if got != expected:
+        first = next(
+            (i for i, (a, b) in enumerate(zip(got, expected, strict=False)) if a != b),
+            min(len(got), len(expected)),
+        )
+        pytest.fail(f"got {len(got)} bytes, expected {len(expected)}; first difference at {first}")
+
+
+async def arrived(stream: TlsStream) -> None:
+    """Wait (bounded, polling) until bytes are in `stream`'s kernel receive buffer."""
+    poller = select.poll()
+    poller.register(stream.fileno(), select.POLLIN)
+    give_up = time.monotonic() + WAIT
+    while not poller.poll(0):
+        assert time.monotonic() < give_up, "the stdlib peer's bytes did not arrive"
+        await asyncio.sleep(0.001)
+
+
+@pytest.mark.parametrize("side", SIDES)
+async def test_stdlib_peer_round_trip(side: str) -> None:
+    """read_line (with a limit), read, read_exact, write_all, print, write_string: the
+    stdlib peer gets exactly the bytes, and netcore's `close()` reaches it as close_notify."""
+
+    def peer(tls: ssl.SSLSocket) -> bytes:
+        tls.sendall(b"first line\na longer line\n0123456789tail")  # one TLS record
+        request = recv_exact(tls, 24)
+        tls.sendall(b"got " + request[:3])
+        assert tls.recv(100) == b""  # a close_notify: a bare EOF would raise SSLEOFError
+        return request
+
+    async with with_stdlib_peer(side, peer) as (stream, thread):
+        assert await bounded(stream.read_line()) == b"first line\n"
+        with pytest.raises(LimitExceeded):
+            await bounded(stream.read_line(limit=4))
+        assert await bounded(stream.read(2)) == b"a "  # the bytes past the limit were kept
+        assert await bounded(stream.read_line(limit=12)) == b"longer line\n"
+        assert await bounded(stream.read_exact(10)) == b"0123456789"
+        assert await bounded(stream.read(100)) == b"tail"  # a short read: what is there
+        assert await stream.write_all(b"abc", bytearray(b"def"), memoryview(b"<ghi>")[1:-1]) == 9
+        assert await stream.print("line") == 5
+        assert await stream.write_string("héllo") == 6
+        assert await stream.write_bytes(b"0123") == 4
+        assert await bounded(stream.read_exact(7)) == b"got abc"
+        stream.close()
+        assert await thread.result() == b"abcdefghiline\nh\xc3\xa9llo0123"
+
+
+@pytest.mark.parametrize("side", SIDES)
+async def test_stdlib_peer_large_transfer_both_ways(side: str, tmp_path: Path) -> None:
+    """1 MiB each way at once (netcore reads while it writes), then a file by send_file;
+    every byte checked at both ends."""
+    up, down, filed = os.urandom(MIB), os.urandom(MIB), os.urandom(MIB)
+    path = tmp_path / "payload"
+    path.write_bytes(filed)
+
+    def peer(tls: ssl.SSLSocket) -> tuple[bytes, bytes]:
+        tls.sendall(down)  # meanwhile netcore's 1 MiB waits in the buffers for us
+        got_up = recv_exact(tls, MIB)
+        got_file = recv_exact(tls, 5000 + 100_000)
+        tls.unwrap()  # completes when netcore answers with its own close_notify
+        return got_up, got_file
+
+    async with with_stdlib_peer(side, peer) as (stream, thread):
+        sent, got_down = await bounded(
+            asyncio.gather(stream.write_bytes(up), stream.read_exact(MIB)), 3 * WAIT
+        )
+        assert sent == MIB
+        assert_same(got_down, down)
+        with path.open("rb") as file:
+            assert await bounded(stream.send_file(file, 1000, 5000)) == 5000
+            assert await bounded(stream.send_file(file, MIB - 100_000)) == 100_000
+        assert await bounded(stream.read()) == b""  # the peer's close_notify
+        stream.shutdown_write()
+        got_up, got_file = await thread.result()
+    assert_same(got_up, up)
+    assert_same(got_file, filed[1000:6000] + filed[-100_000:])
+
+
+@pytest.mark.parametrize("version", TLS_VERSIONS)
+@pytest.mark.parametrize("how", ["shutdown_write", "shutdown", "close"])
+@pytest.mark.parametrize("side", SIDES)
+async def test_stdlib_peer_sees_close_notify(side: str, how: str, version: ssl.TLSVersion) -> None:
+    """netcore's shutdown_write / shutdown / close reach a stdlib peer as close_notify (its
+    recv gives b'', not SSLEOFError) and then a TCP FIN; after shutdown_write the stdlib
+    peer can still send, and its unwrap() completes."""
+
+    def peer(tls: ssl.SSLSocket) -> str | None:
+        version = tls.version()  # (None once unwrapped)
+        tls.sendall(b"hello")
+        assert recv_exact(tls, 3) == b"bye"
+        assert tls.recv(100) == b""  # netcore's close_notify
+        assert tls.recv(100) == b""
+        if how == "shutdown_write":
+            tls.sendall(b"after the half-close")
+        if how != "close":
+            plain = tls.unwrap()  # sends ours; netcore's has come already
+            assert plain.recv(100) == b""  # netcore's TCP FIN, nothing after close_notify
+        return version
+
+    context = server_context()
+    context.minimum_version = context.maximum_version = version
+    async with with_stdlib_peer(side, peer, server=context) as (stream, thread):
+        assert await bounded(stream.read_exact(5)) == b"hello"
+        assert stream.tls_version == version.name.replace("_", ".")
+        await stream.write_bytes(b"bye")
+        if how == "shutdown_write":
+            stream.shutdown_write()
+            assert await bounded(stream.read_all()) == b"after the half-close"
+            assert await bounded(stream.read()) == b""  # the peer's close_notify
+        elif how == "shutdown":
+            stream.shutdown()
+            assert await bounded(stream.read()) == b""
+        else:
+            stream.close()
+        if how != "close":
+            with pytest.raises(BrokenPipeError):
+                await stream.write_bytes(b"too late")
+        assert await thread.result() == version.name.replace("_", ".")
+
+
+@pytest.mark.parametrize("version", TLS_VERSIONS)
+@pytest.mark.parametrize("side", SIDES)
+async def test_end_of_stream_after_stdlib_unwrap(side: str, version: ssl.TLSVersion) -> None:
+    """The stdlib peer's unwrap() is a clean end for netcore: read_exact raises EndOfStream
+    with the partial bytes, every read gives b''; netcore's close_notify completes the
+    peer's unwrap and its FIN follows."""
+
+    def peer(tls: ssl.SSLSocket) -> None:
+        tls.sendall(b"hello")
+        assert recv_exact(tls, 3) == b"ack"
+        tls.sendall(b"partial")
+        plain = tls.unwrap()  # waits for netcore's close_notify
+        assert plain.recv(100) == b""
+
+    context = server_context()
+    context.minimum_version = context.maximum_version = version
+    async with with_stdlib_peer(side, peer, server=context) as (stream, thread):
+        assert await bounded(stream.read_exact(5)) == b"hello"
+        await stream.write_bytes(b"ack")
+        with pytest.raises(EndOfStream) as ended:
+            await bounded(stream.read_exact(100))
+        assert ended.value.partial == b"partial"
+        for _ in range(2):
+            assert await bounded(stream.read()) == b""
+        assert await bounded(stream.read_bytes(bytearray())) == 0
+        assert await bounded(stream.read_line()) == b""
+        assert await bounded(stream.read_all()) == b""
+        with pytest.raises(EndOfStream) as ended:
+            await bounded(stream.read_exact(1))
+        assert ended.value.partial == b""
+        stream.shutdown_write()
+        await thread.result()
+
+
+@pytest.mark.parametrize(
+    "ignore_unexpected_eof", [False, True], ids=["strict", "OP_IGNORE_UNEXPECTED_EOF"]
+)
+@pytest.mark.parametrize("side", SIDES)
+async def test_ragged_eof_from_stdlib_peer(side: str, ignore_unexpected_eof: bool) -> None:
+    """A stdlib peer that closes without close_notify (`SSLSocket.close()` without
+    `unwrap()`): netcore raises `ssl.SSLEOFError` from every read once the bytes before it
+    are read (read_all keeps what it took); with `OP_IGNORE_UNEXPECTED_EOF` it is an
+    ordinary end of stream."""
+
+    def peer(tls: ssl.SSLSocket) -> None:
+        tls.sendall(b"hello")
+        assert recv_exact(tls, 3) == b"ack"  # (and any session tickets: no RST on close)
+        tls.sendall(b"truncated?")
+        # Returning closes the socket: the stdlib sends no close_notify on close().
+
+    context = client_context() if side == "netcore-client" else server_context()
+    if ignore_unexpected_eof:
+        context.options |= ssl.OP_IGNORE_UNEXPECTED_EOF
+    contexts = {"client" if side == "netcore-client" else "server": context}
+    async with with_stdlib_peer(side, peer, **contexts) as (stream, thread):
+        assert await bounded(stream.read_exact(5)) == b"hello"
+        await stream.write_bytes(b"ack")
+        await thread.result()  # the peer has closed its socket
+        if ignore_unexpected_eof:
+            with pytest.raises(EndOfStream) as ended:
+                await bounded(stream.read_exact(100))
+            assert ended.value.partial == b"truncated?"
+            assert await bounded(stream.read()) == b""
+            assert await bounded(stream.read_all()) == b""
+        else:
+            with pytest.raises(ssl.SSLEOFError):
+                await bounded(stream.read_all())
+            assert await bounded(stream.read(100)) == b"truncated?"  # nothing lost
+            reads: list[Callable[[], Awaitable[Any]]] = [
+                stream.read,
+                stream.read_line,
+                lambda: stream.read_exact(1),
+                stream.read_all,
+            ]
+            for read in reads:
+                with pytest.raises(ssl.SSLEOFError):
+                    await bounded(read())
+
+
+@pytest.mark.parametrize("side", SIDES)
+async def test_deadlines_while_stdlib_peer_is_silent(side: str) -> None:
+    """timeout_after against a stdlib peer that sends nothing: reads raise TimeoutError at
+    the deadline (and at once after it); bytes that arrive later are still returned past
+    the deadline; a write the peer never reads times out."""
+    speak, finish = threading.Event(), threading.Event()
+
+    def peer(tls: ssl.SSLSocket) -> None:
+        assert speak.wait(WAIT), "the test never let the peer speak"
+        tls.sendall(b"late\nlater")
+        assert finish.wait(WAIT), "the test never let the peer finish"
+
+    async with with_stdlib_peer(side, peer) as (stream, thread):
+        try:
+            stream.timeout_after = 0.2
+            start = time.monotonic()
+            with pytest.raises(TimeoutError):
+                await bounded(stream.read())
+            assert 0.15 <= time.monotonic() - start < 2
+            start = time.monotonic()
+            with pytest.raises(TimeoutError):
+                await bounded(stream.read_exact(1))
+            with pytest.raises(TimeoutError):
+                await bounded(stream.read_line())
+            assert time.monotonic() - start < 1  # the deadline had passed: no new wait
+            speak.set()
+            await arrived(stream)
+            assert await bounded(stream.read_line()) == b"late\n"  # at hand: returned
+            assert await bounded(stream.read_exact(5)) == b"later"
+            stream.reset_deadline()
+            # A small send buffer, so the write must wait whatever tcp_wmem allows; the
+            # silent peer's receive window stays small as it never reads.
+            stream.send_buffer_size = 256 * 1024
+            stream.timeout_after = 0.3
+            start = time.monotonic()
+            with pytest.raises(TimeoutError):
+                await bounded(stream.write_bytes(bytes(16 * MIB)))
+            assert 0.25 <= time.monotonic() - start < 3
+        finally:
+            speak.set()  # let the thread end now, also when the test failed
+            finish.set()
+        await thread.result()
+
+
+@functools.lru_cache(maxsize=1)
+def _untrusted_certificate() -> trustme.LeafCert:
+    """A certificate for the same names from a CA that nobody here trusts."""
+    return trustme.CA().issue_cert("localhost", "127.0.0.1", "::1")
+
+
+@pytest.mark.parametrize("problem", ["untrusted-ca", "wrong-hostname"])
+async def test_netcore_client_rejects_stdlib_server_certificate(problem: str) -> None:
+    """A stdlib server whose certificate netcore must not accept: `connect` raises
+    `ssl.SSLCertVerificationError`, the stdlib server gets netcore's alert (not a bare
+    EOF), and no fd is left."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    if problem == "untrusted-ca":
+        _untrusted_certificate().configure_cert(context)
+        hostname, message = "localhost", "unable to get local issuer certificate"
+    else:
+        _server_certificate().configure_cert(context)
+        hostname, message = "wrong.example", "Hostname mismatch"
+    before = open_fds()
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        listener.settimeout(WAIT)
+
+        def serve() -> None:
+            conn, _ = listener.accept()
+            conn.settimeout(WAIT)
+            with conn, context.wrap_socket(conn, server_side=True):
+                raise AssertionError("the stdlib server's handshake succeeded")
+
+        async with joined(PeerThread("stdlib TLS server", serve)) as peer:
+            port = listener.getsockname()[1]
+            with pytest.raises(ssl.SSLCertVerificationError) as caught:
+                await bounded(
+                    TcpStream.connect(
+                        "127.0.0.1", port, tls=client_context(), server_hostname=hostname
+                    )
+                )
+            assert message in caught.value.verify_message
+            with pytest.raises(ssl.SSLError) as alerted:
+                await peer.result()
+            assert "ALERT" in (alerted.value.reason or ""), alerted.value
+    assert open_fds() - before == set()
+
+
+async def test_stdlib_client_rejects_netcore_listener_certificate(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A stdlib client that does not trust netcore's certificate fails its handshake with
+    `ssl.SSLCertVerificationError`; the netcore listener skips that connection and
+    serves the next stdlib client."""
+    caplog.set_level(logging.INFO, logger="netcore.tls")
+    untrusting = ssl.create_default_context()  # the system CAs only
+    trusting = client_context()
+    with TcpListener("127.0.0.1", 0, tls=server_context()) as listener:
+        port = listener.local_address.port
+
+        def clients() -> bytes:
+            with (
+                socket.create_connection(("127.0.0.1", port), timeout=WAIT) as sock,
+                pytest.raises(ssl.SSLCertVerificationError),
+            ):
+                untrusting.wrap_socket(sock, server_hostname="localhost")
+            with (
+                socket.create_connection(("127.0.0.1", port), timeout=WAIT) as sock,
+                trusting.wrap_socket(
+                    sock, server_hostname="localhost", suppress_ragged_eofs=False
+                ) as tls,
+            ):
+                tls.sendall(b"trusted")
+                answer = recv_exact(tls, 2)
+                tls.unwrap()
+                return answer
+
+        async with joined(PeerThread("stdlib TLS clients", clients)) as peer:
+            stream = await bounded(listener.accept())
+            async with stream:
+                assert await bounded(stream.read_exact(7)) == b"trusted"
+                await stream.write_bytes(b"ok")
+                assert await bounded(stream.read()) == b""
+                stream.shutdown_write()
+                assert await peer.result() == b"ok"
+    assert any("handshake" in record.getMessage() for record in caplog.records)
