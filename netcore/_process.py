@@ -24,6 +24,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ._stream import SocketBase
+from ._timeout import check_seconds
 
 __all__ = ("Copyable", "Process", "copy_message", "current", "receive", "spawn")
 
@@ -168,6 +169,8 @@ class Process:
             waiter.set_result(None)
 
     async def _receive(self, timeout: float | None) -> Any:
+        if timeout is not None:
+            timeout = check_seconds(timeout, "timeout")
         mailbox = self._mailbox
         if mailbox:
             return mailbox.popleft()
@@ -178,8 +181,10 @@ class Process:
             if self._waiter is not None and not self._waiter.done():
                 raise RuntimeError("another task is already receiving this process's messages")
             waiter = self._waiter = loop.create_future()
-            timer = None if timeout is None else loop.call_later(timeout, _expire, waiter)
+            timer = None
             try:
+                if timeout is not None:
+                    timer = loop.call_later(timeout, _expire, waiter)
                 await waiter
             finally:
                 self._waiter = None
@@ -193,6 +198,8 @@ class Process:
         Raises `TimeoutError` if it is still running after `timeout` seconds (it keeps
         running), and `RuntimeError` when a process joins itself or the main process.
         """
+        if timeout is not None:
+            timeout = check_seconds(timeout, "timeout")
         task = self._task
         if task is None:
             raise RuntimeError("the main process cannot be joined")

@@ -26,7 +26,7 @@ def check_seconds(value: object, name: str) -> float:
     try:
         seconds = float(value)
     except OverflowError:  # an int beyond any float
-        raise ValueError(f"{name} is too many seconds: {value}") from None
+        raise ValueError(f"{name} is too many seconds (more than a float holds)") from None
     if math.isnan(seconds):
         raise ValueError(f"{name} must be a number of seconds, not NaN")
     return seconds

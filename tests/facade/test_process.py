@@ -154,6 +154,19 @@ def test_mailbox_is_fifo() -> None:
     assert child.join(timeout=WAIT) == list(range(2000))
 
 
+@pytest.mark.parametrize(("timeout", "error"), [("1", TypeError), (float("nan"), ValueError)])
+def test_bad_timeouts_are_refused_and_break_nothing(timeout: Any, error: type) -> None:
+    """As in netcore: receive and join check `timeout`, and the mailbox still works."""
+    with pytest.raises(error, match="timeout"):
+        process.receive(timeout=timeout)
+    process.current().send("still works")
+    assert process.receive(timeout=1) == "still works"
+    proc = process.spawn(lambda: "done")
+    with pytest.raises(error, match="timeout"):
+        proc.join(timeout=timeout)
+    assert proc.join(timeout=5) == "done"
+
+
 def test_receive_timeout_is_bounded() -> None:
     """receive(timeout) raises TimeoutError after about `timeout` s, main and processes."""
     started = time.monotonic()

@@ -235,6 +235,29 @@ async def test_receive_timeout_is_bounded() -> None:
     assert 0.09 <= await bounded(process.spawn(timed).join()) < 1
 
 
+@pytest.mark.parametrize(
+    ("timeout", "error"),
+    [("1", TypeError), (True, TypeError), (float("nan"), ValueError), (2**1100, ValueError)],
+)
+async def test_bad_timeouts_are_refused_and_break_nothing(timeout: Any, error: type) -> None:
+    """receive and join check `timeout` first; the mailbox still works afterwards (a NaN
+    used to fail inside call_later and leave the mailbox taken for good)."""
+    with pytest.raises(error, match="timeout"):
+        await process.receive(timeout=timeout)
+    process.current().send("still works")
+    with pytest.raises(error, match="timeout"):
+        await process.receive(timeout=timeout)  # checked even with a message waiting
+    assert await process.receive(timeout=1) == "still works"
+
+    async def child() -> str:
+        return "done"
+
+    proc = process.spawn(child)
+    with pytest.raises(error, match="timeout"):
+        await proc.join(timeout=timeout)
+    assert await bounded(proc.join()) == "done"
+
+
 async def test_one_receiver_per_mailbox() -> None:
     """Two tasks receiving one process's mailbox at once: the second gets RuntimeError."""
     first = asyncio.create_task(process.receive())
