@@ -14,10 +14,11 @@ import errno
 import io
 import os
 import socket
+import stat
 import sys
 import threading
 import time
-from collections.abc import Coroutine, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from types import TracebackType
 from typing import Any, NoReturn, SupportsIndex
 
@@ -70,6 +71,54 @@ def check_size(size: object, name: str = "size") -> int:
     if size < 0:
         raise ValueError(f"{name} must not be negative, got {size}")
     return size
+
+
+def _regular_file_fd(file: object) -> int | None:
+    """The descriptor of `file` if it is a regular file, which sendfile(2) can send from
+    at any offset; None for anything else (a pipe, a socket, an object without one)."""
+    try:
+        fileno = file.fileno()  # type: ignore[attr-defined]
+        return fileno if stat.S_ISREG(os.fstat(fileno).st_mode) else None
+    except (AttributeError, OSError, ValueError, TypeError, io.UnsupportedOperation):
+        return None
+
+
+async def send_by_reading(
+    file: Any,
+    offset: int,
+    count: int | None,
+    chunk: int,
+    send: Callable[[bytes], Awaitable[object]],
+) -> int:
+    """`send_file`'s read/write loop: `file.read` up to `chunk` bytes at a time from
+    `offset` (seeking there if `file` can; only 0 if it cannot), each piece to `send`."""
+    if not callable(getattr(file, "read", None)):
+        raise TypeError("send_file() needs a binary file object (with read())")
+    if _seekable(file):
+        if offset > sys.maxsize:
+            return 0  # past the end of any file
+        file.seek(offset)
+    elif offset:
+        raise ValueError(f"send_file() cannot start at offset {offset} of an unseekable file")
+    sent = 0
+    while count is None or sent < count:
+        data = file.read(chunk if count is None else min(chunk, count - sent))
+        if not data:
+            break
+        await send(data)
+        sent += len(data)
+    return sent
+
+
+def _seekable(file: object) -> bool:
+    """Whether `file` can seek: its `seekable()` if it has one, else whether it has `seek`."""
+    seekable = getattr(file, "seekable", None)
+    if seekable is None:
+        return callable(getattr(file, "seek", None))
+    try:
+        return bool(seekable())
+    except (OSError, ValueError):
+        return False
 
 
 def _encoded(text: str, what: str = "write_string") -> bytes:
@@ -497,35 +546,25 @@ class ByteStream(AsyncSocketBase):
     async def send_file(self, file: Any, offset: int = 0, count: int | None = None) -> int:
         """Send a file's bytes from `offset` (`count` bytes, or to the end); returns the count.
 
-        Uses zero-copy `sendfile(2)` for regular files, else a read/write loop. `file` is a
-        binary file object (or a path is not accepted: open it yourself).
+        Uses zero-copy `sendfile(2)` for regular files, else a read/write loop over
+        `file.read` (a pipe, a socket's `makefile('rb')`, `io.BytesIO`: anything binary
+        with `read`). `offset` needs a seekable file unless it is 0. Leaves the file's
+        position after the last byte sent. A path is not accepted: open it yourself.
         """
         check_size(offset, "offset")
         if count is not None:
             check_size(count, "count")
         self._io.check_open()  # even when there is nothing to send
-        try:
-            fileno = file.fileno()
-        except (AttributeError, OSError, io.UnsupportedOperation):
-            fileno = None
+        fileno = _regular_file_fd(file)
         if fileno is not None and self._io.is_stream:
             size = os.fstat(fileno).st_size
-            todo = max(0, size - offset) if count is None else count
-            sent = await self._io.sendfile(fileno, offset, todo)
+            start = min(offset, size)
+            todo = size - start if count is None else min(count, size - start)
+            sent = await self._io.sendfile(fileno, start, todo) if todo else 0
             if hasattr(file, "seek"):
-                file.seek(offset + sent)
+                file.seek(start + sent)
             return sent
-        if not hasattr(file, "read"):
-            raise TypeError("send_file() needs a binary file object")
-        file.seek(offset)
-        sent = 0
-        while count is None or sent < count:
-            chunk = file.read(_MAX_READ if count is None else min(_MAX_READ, count - sent))
-            if not chunk:
-                break
-            await self._io.sendall(chunk)
-            sent += len(chunk)
-        return sent
+        return await send_by_reading(file, offset, count, _MAX_READ, self._io.sendall)
 
     # -- shutdown and close ---------------------------------------------------------------
 

@@ -59,7 +59,7 @@ from typing import Any
 
 from ._engine import SocketIO, _receive_buffer
 from ._errors import BusyError, ClosedError
-from ._stream import ByteStream, _encoded, check_size
+from ._stream import ByteStream, _encoded, check_size, send_by_reading
 from ._tcp import TcpListener, TcpStream
 from ._timeout import check_seconds
 from .ip import IpAddress
@@ -436,23 +436,14 @@ class TlsStream(TcpStream):
     async def send_file(self, file: Any, offset: int = 0, count: int | None = None) -> int:
         """Send a file's bytes from `offset` (`count` bytes, or to the end); returns the count.
 
-        Through TLS there is no zero-copy path: a read/write loop over `file`, a binary file
-        object that can `seek`.
+        Through TLS there is no zero-copy path: always the read/write loop over `file`
+        (a binary file object; `offset` needs one that can seek unless it is 0).
         """
         check_size(offset, "offset")
         if count is not None:
             check_size(count, "count")
-        if not hasattr(file, "read") or not hasattr(file, "seek"):
-            raise TypeError("send_file() needs a binary file object")
         self._io.check_open()
-        file.seek(offset)
-        sent = 0
-        while count is None or sent < count:
-            chunk = file.read(_WRITE_SLICE if count is None else min(_WRITE_SLICE, count - sent))
-            if not chunk:
-                break
-            sent += await self.write_bytes(chunk)
-        return sent
+        return await send_by_reading(file, offset, count, _WRITE_SLICE, self.write_bytes)
 
     # -- shutdown and close ----------------------------------------------------------------
 

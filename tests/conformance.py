@@ -33,6 +33,7 @@ import functools
 import hashlib
 import io
 import math
+import os
 import random
 import select
 import socket
@@ -912,6 +913,17 @@ async def check_peer_reset(make_pair: PairFactory, make_clogged_pair: PairFactor
                 await _bounded(reader if reader is not None else stream.read(10))
 
 
+class _Reader:
+    """A binary reader with `read` only (no `seek`, no `fileno`)."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+
+    def read(self, size: int = -1) -> bytes:
+        taken, self._data = self._data[:size], self._data[size:]
+        return taken
+
+
 @_check
 async def check_send_file(make_pair: PairFactory, make_clogged_pair: PairFactory) -> None:
     """`send_file`: a regular file (whole, offset/count, past EOF), a BytesIO, clogged."""
@@ -942,6 +954,26 @@ async def check_send_file(make_pair: PairFactory, make_clogged_pair: PairFactory
             reader = asyncio.create_task(_peer_receive_exact(peer, len(data)))
             assert await _bounded(stream.send_file(io.BytesIO(data))) == len(data)
             assert await _bounded(reader) == data
+            # A count beyond any file: to the end.
+            assert await _bounded(stream.send_file(file, offset=end, count=2**64)) == 10
+            assert await _peer_receive_exact(peer, 10) == data[end:]
+            # A descriptor that is not a regular file (a pipe): read, not sendfile(2);
+            # it cannot seek, so only offset 0.
+            read_end, write_end = os.pipe()
+            with open(read_end, "rb") as pipe:
+                with open(write_end, "wb") as writer:
+                    writer.write(data[:5000])
+                with pytest.raises(ValueError, match="offset"):
+                    await stream.send_file(pipe, offset=1)
+                assert await _bounded(stream.send_file(pipe)) == 5000
+            assert await _peer_receive_exact(peer, 5000) == data[:5000]
+            # A reader without seek is read from where it is; a socket is no file.
+            assert await _bounded(stream.send_file(_Reader(b"abc"))) == 3
+            assert await _peer_receive_exact(peer, 3) == b"abc"
+            with pytest.raises(ValueError, match="offset"):
+                await stream.send_file(_Reader(b"abc"), offset=1)
+            with socket.socket() as not_a_file, pytest.raises(TypeError, match="file"):
+                await stream.send_file(not_a_file)
         async with _opened(make_clogged_pair) as (stream, peer):
             reader = asyncio.create_task(_peer_receive_exact(peer, len(data)))
             assert await _bounded(stream.send_file(file, offset=0)) == len(data)
