@@ -184,6 +184,15 @@ def _close_in_thread(fd: int) -> None:
         os.close(fd)
 
 
+def flat_view(data: Any) -> memoryview:
+    """`data` (any bytes-like object) as a flat memoryview of bytes, which the socket
+    calls take; a non-contiguous buffer (`view[::2]`) is copied first."""
+    view = memoryview(data)
+    if not view.c_contiguous:
+        view = memoryview(view.tobytes())
+    return view.cast("B")
+
+
 def _abandon(fut: asyncio.Future[None]) -> None:
     """After an exception ended a wait on `fut` (cancellation, a timeout, or one thrown in,
     such as the facade's KeyboardInterrupt): `fut` must not fail later, unseen, when its
@@ -612,6 +621,8 @@ class SocketIO:
             sent = self.sock.send(data)
         except (BlockingIOError, InterruptedError):
             sent = 0
+        except BufferError:  # not contiguous: the same bytes, flat (send_rest does too)
+            return self.send_now(flat_view(data))
         if type(data) is bytes:
             return sent, len(data)
         with memoryview(data) as view:  # len() of an array counts items, not bytes
@@ -624,7 +635,7 @@ class SocketIO:
             await self.wait_writable()
             await self.send(data)
             return
-        view = memoryview(data).cast("B")[sent:]
+        view = flat_view(data)[sent:]
         while view:
             await self.wait_writable()
             if self.closed:
@@ -645,7 +656,7 @@ class SocketIO:
         """Send every byte of several buffers, vectored (`sendmsg`); returns the total."""
         if self.closed:  # even when there is nothing to send
             raise ClosedError()
-        views = [memoryview(b).cast("B") for b in buffers]
+        views = [flat_view(b) for b in buffers]
         views = [v for v in views if v.nbytes]
         total = sum(v.nbytes for v in views)
         while views:
@@ -678,6 +689,8 @@ class SocketIO:
 
     async def sendto(self, data: Any, address: Any) -> int:
         """One datagram to `address`."""
+        if type(data) is not bytes:
+            data = flat_view(data)
         delay = 0.0005
         while True:
             if self.closed:

@@ -57,7 +57,7 @@ import time
 from collections.abc import Coroutine
 from typing import Any
 
-from ._engine import SocketIO, _receive_buffer
+from ._engine import SocketIO, _receive_buffer, flat_view
 from ._errors import BusyError, ClosedError
 from ._stream import ByteStream, _encoded, check_size, send_by_reading
 from ._tcp import TcpListener, TcpStream
@@ -404,7 +404,7 @@ class TlsStream(TcpStream):
         Raises `BrokenPipeError` after `shutdown_write()` or when the peer is gone,
         `ClosedError`, `BusyError` if another task is writing, `TimeoutError`.
         """
-        await self._write([memoryview(data).cast("B")])
+        await self._write([flat_view(data)])
 
     async def write_string(self, text: str) -> int:
         """Write `text` encoded as UTF-8; returns the byte count."""
@@ -417,7 +417,7 @@ class TlsStream(TcpStream):
         for chunk in chunks:
             if isinstance(chunk, str):
                 raise TypeError("write_all() needs bytes-like objects, not str")
-        views = [memoryview(chunk).cast("B") for chunk in chunks]
+        views = [flat_view(chunk) for chunk in chunks]
         total = sum(view.nbytes for view in views)
         if len(views) > 1 and total <= _JOIN_LIMIT:
             views = [memoryview(b"".join(views))]

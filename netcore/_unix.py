@@ -45,7 +45,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     from typing_extensions import Self
 
-from ._engine import SocketIO
+from ._engine import SocketIO, flat_view
 from ._errors import NetcoreError
 from ._options import BufferOptions, check_int
 from ._socket import Kind, to_kind
@@ -391,7 +391,7 @@ class UnixStream(UnixEndpoint):
         """
         if isinstance(data, str):
             raise TypeError("send_fds() needs a bytes-like object, not str")
-        view = memoryview(data).cast("B")
+        view = flat_view(data)
         if not view.nbytes:
             raise ValueError("send_fds() needs at least one byte of data to carry the fds")
         if isinstance(fds, (str, bytes)) or not isinstance(fds, Iterable):

@@ -559,6 +559,7 @@ async def check_write_all(make_pair: PairFactory, make_clogged_pair: PairFactory
         memoryview(b"<memoryview>")[1:-1],
         numbers,
         memoryview(numbers),
+        memoryview(b"a-b-c-")[::2],  # not contiguous: sent as its bytes, b"abc"
         b"",
     ]
     chunks += [bytes([i % 256]) * (i % 7) for i in range(3000)]  # past IOV_MAX (1024)
@@ -567,12 +568,20 @@ async def check_write_all(make_pair: PairFactory, make_clogged_pair: PairFactory
         assert await _bounded(stream.write_all(*chunks)) == len(expected)
         assert await _peer_receive_exact(peer, len(expected)) == expected
         assert await _bounded(stream.write_all()) == 0
+        # The same for write_bytes, whole and through a clogged buffer's rest below.
+        assert await _bounded(stream.write_bytes(memoryview(b"x-y-z-")[::2])) == 3
+        assert await _peer_receive_exact(peer, 3) == b"xyz"
     big = [_payload(50_000, seed) for seed in range(40)]
     async with _opened(make_clogged_pair) as (stream, peer):
         writer = asyncio.create_task(stream.write_all(*big))
         received = await _peer_receive_exact(peer, sum(map(len, big)))
         assert await _bounded(writer) == len(received)
         assert received == b"".join(big)
+        spread = _payload(400_000, 3)
+        writer = asyncio.create_task(stream.write_bytes(memoryview(spread)[::2]))
+        received = await _peer_receive_exact(peer, 200_000)
+        assert await _bounded(writer) == 200_000
+        assert received == spread[::2]
 
 
 @_check

@@ -370,8 +370,10 @@ async def test_write_variants_and_flush() -> None:
         assert await near.write_all(b"-", big, b"-") == 200_002
         assert await near.print("line") == 5
         assert await near.write_string("é") == 2
+        assert await near.write_bytes(memoryview(b"n-c-")[::2]) == 2  # not contiguous
+        assert await near.write_all(b"<", memoryview(b"v-w-")[::2], b">") == 4
         await near.flush()
-        expected = b"cdgh-" + big + b"-line\n" + "é".encode()
+        expected = b"cdgh-" + big + b"-line\n" + "é".encode() + b"nc<vw>"
         assert await bounded(far.read_exact(len(expected))) == expected
         with pytest.raises(TypeError):
             await near.write_bytes("text")

@@ -90,6 +90,9 @@ async def test_send_to_and_receive_from(host: str, peer: socket.socket) -> None:
         numbers = array.array("H", [1, 2, 3])
         assert await bounded(udp.send_to(numbers, str(target.ip), target.port)) == 6
         assert peer.recv(100) == numbers.tobytes()
+        spread = memoryview(b"d-a-t-a-")[::2]  # not contiguous: its bytes, one datagram
+        assert await bounded(udp.send_to(spread, target.ip, target.port)) == 4
+        assert peer.recv(100) == b"data"
         assert await bounded(udp.send_to(memoryview(b"xyz")[1:], target.ip, target.port)) == 2
         assert peer.recv(100) == b"yz"
         # an empty datagram is a datagram
