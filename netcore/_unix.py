@@ -123,6 +123,10 @@ def _bind(sock: socket.socket, address: UnixAddress, raw: bytes) -> None:
         sock.bind(raw)
 
 
+#: The largest descriptor number there can be (a C int).
+_MAX_FD = 2**31 - 1
+
+
 def _fd_of(item: object) -> int:
     if isinstance(item, bool):
         raise TypeError("a file descriptor is an int or has fileno(), not bool")
@@ -137,7 +141,7 @@ def _fd_of(item: object) -> int:
         fd = fileno()
         if not isinstance(fd, int):
             raise TypeError(f"fileno() returned {type(fd).__name__}, not int")
-    if fd < 0:
+    if not 0 <= fd <= _MAX_FD:
         raise ValueError(f"not an open file descriptor: {fd}")
     return fd
 
