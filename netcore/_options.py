@@ -52,9 +52,9 @@ def check_int(value: object, name: str, minimum: int = 0) -> int:
     return value
 
 
-def _flag(value: object, name: str) -> bool:
-    """An on/off option's value: a bool (or an int, as setsockopt takes), else `TypeError`;
-    `bool()` of anything would turn `no_delay = "no"` on."""
+def check_flag(value: object, name: str) -> bool:
+    """An on/off value (an option, a constructor's flag): a bool (or an int, as setsockopt
+    takes), else `TypeError`; `bool()` of anything would turn `no_delay = "no"` on."""
     if not isinstance(value, int):
         raise TypeError(f"{name} must be a bool, not {type(value).__name__}")
     return bool(value)
@@ -163,7 +163,7 @@ class IpOptions(BufferOptions):
 
     @only_ipv6.setter
     def only_ipv6(self, value: bool) -> None:
-        self._set(_IPPROTO_IPV6, socket.IPV6_V6ONLY, _flag(value, "only_ipv6"), _AF_INET6)
+        self._set(_IPPROTO_IPV6, socket.IPV6_V6ONLY, check_flag(value, "only_ipv6"), _AF_INET6)
 
     @property
     def no_delay(self) -> bool:
@@ -172,7 +172,7 @@ class IpOptions(BufferOptions):
 
     @no_delay.setter
     def no_delay(self, value: bool) -> None:
-        self._set(socket.IPPROTO_TCP, socket.TCP_NODELAY, _flag(value, "no_delay"))
+        self._set(socket.IPPROTO_TCP, socket.TCP_NODELAY, check_flag(value, "no_delay"))
 
     @property
     def broadcast(self) -> bool:
@@ -181,7 +181,7 @@ class IpOptions(BufferOptions):
 
     @broadcast.setter
     def broadcast(self, value: bool) -> None:
-        self._set(socket.SOL_SOCKET, socket.SO_BROADCAST, _flag(value, "broadcast"))
+        self._set(socket.SOL_SOCKET, socket.SO_BROADCAST, check_flag(value, "broadcast"))
 
     @property
     def linger(self) -> float | None:
@@ -254,7 +254,7 @@ class IpOptions(BufferOptions):
 
     @reuse_address.setter
     def reuse_address(self, value: bool) -> None:
-        self._set(socket.SOL_SOCKET, socket.SO_REUSEADDR, _flag(value, "reuse_address"))
+        self._set(socket.SOL_SOCKET, socket.SO_REUSEADDR, check_flag(value, "reuse_address"))
 
     @property
     def reuse_port(self) -> bool:
@@ -263,7 +263,7 @@ class IpOptions(BufferOptions):
 
     @reuse_port.setter
     def reuse_port(self, value: bool) -> None:
-        self._set(socket.SOL_SOCKET, socket.SO_REUSEPORT, _flag(value, "reuse_port"))
+        self._set(socket.SOL_SOCKET, socket.SO_REUSEPORT, check_flag(value, "reuse_port"))
 
     @property
     def ipv4_multicast_loop(self) -> bool:
@@ -273,7 +273,10 @@ class IpOptions(BufferOptions):
     @ipv4_multicast_loop.setter
     def ipv4_multicast_loop(self, value: bool) -> None:
         self._set(
-            _IPPROTO_IP, socket.IP_MULTICAST_LOOP, _flag(value, "ipv4_multicast_loop"), _AF_INET
+            _IPPROTO_IP,
+            socket.IP_MULTICAST_LOOP,
+            check_flag(value, "ipv4_multicast_loop"),
+            _AF_INET,
         )
 
     @property
@@ -286,7 +289,7 @@ class IpOptions(BufferOptions):
         self._set(
             _IPPROTO_IPV6,
             socket.IPV6_MULTICAST_LOOP,
-            _flag(value, "ipv6_multicast_loop"),
+            check_flag(value, "ipv6_multicast_loop"),
             _AF_INET6,
         )
 

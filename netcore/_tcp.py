@@ -15,7 +15,7 @@ import sys
 from typing import TYPE_CHECKING, Any, overload
 
 from ._engine import SocketIO
-from ._options import IpOptions, check_int
+from ._options import IpOptions, check_flag, check_int
 from ._sockaddr import SocketAddress, check_port, family_of, ip_and_port, sockaddr
 from ._socket import IpEndpoint, Socket
 from ._stream import AsyncSocketBase
@@ -258,6 +258,7 @@ class TcpListener(AsyncSocketBase, IpOptions):
     ) -> None:
         address, number = ip_and_port(ip, port)
         check_int(backlog, "backlog")
+        only_ipv6 = check_flag(only_ipv6, "only_ipv6")
         if tls is not None:
             from ._tls import check_handshake_timeout, check_tls  # noqa: PLC0415 - see connect
 

@@ -47,7 +47,7 @@ else:  # pragma: no cover
 
 from ._engine import SocketIO, flat_view
 from ._errors import NetcoreError
-from ._options import BufferOptions, check_int
+from ._options import BufferOptions, check_flag, check_int
 from ._socket import Kind, to_kind
 from ._stream import AsyncSocketBase, ByteStream, check_size
 from ._timeout import limit
@@ -548,6 +548,7 @@ class UnixListener(AsyncSocketBase, BufferOptions):
     ) -> None:
         address, raw = _address(path)
         check_int(backlog, "backlog")
+        replace = check_flag(replace, "replace")
         has_file = address.to_path() is not None
         if mode is not None:
             mode = _check_mode(mode)

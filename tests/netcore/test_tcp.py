@@ -167,6 +167,9 @@ def test_listener_only_ipv6() -> None:
     before = open_fds()
     with pytest.raises(ValueError, match="only_ipv6"):
         TcpListener("127.0.0.1", only_ipv6=True)
+    for flag in ("no", None, 1.5):  # as the option's setter: bool() would take them all
+        with pytest.raises(TypeError, match="only_ipv6"):
+            TcpListener("::1", only_ipv6=flag)  # type: ignore[arg-type]
     with TcpListener("127.0.0.1") as listener, raises_errno(errno.ENOPROTOOPT):
         _ = listener.only_ipv6
     assert open_fds() == before

@@ -364,6 +364,9 @@ def test_mode_and_backlog_arguments(sock_dir: Path) -> None:
         UnixListener(sock_dir / "a.sock", mode="600")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="backlog"):
         UnixListener(sock_dir / "a.sock", backlog=-1)
+    for flag in ("no", [0], None, 1.5):
+        with pytest.raises(TypeError, match="replace"):
+            UnixListener(sock_dir / "a.sock", replace=flag)  # type: ignore[arg-type]
     assert not (sock_dir / "a.sock").exists()  # nothing was bound
 
 
