@@ -11,12 +11,12 @@ __all__ = ("SocketAddress", "check_port", "ip_and_port", "sockaddr")
 
 
 def check_port(port: object) -> int:
-    """`port` as an int in 0..65535, else `TypeError`/`ValueError`."""
+    """`port` as a plain int in 0..65535, else `TypeError`/`ValueError`."""
     if not isinstance(port, int) or isinstance(port, bool):
         raise TypeError(f"port must be an int, not {type(port).__name__}")
     if not 0 <= port <= 65535:
         raise ValueError(f"port must be in 0..65535, got {port}")
-    return port
+    return int(port)  # a plain int: an IntEnum member would reach getaddrinfo as itself
 
 
 def ip_and_port(ip: object, port: object) -> tuple[IpAddress, int]:

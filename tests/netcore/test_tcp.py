@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import errno
 import gc
 import ipaddress
@@ -477,6 +478,11 @@ async def test_connect_host_name() -> None:
             async with stream, await bounded(listener.accept()) as accepted:
                 assert stream.peer_address == SocketAddress("127.0.0.1", port)
                 assert accepted.peer_address == stream.local_address
+        # A port of an int subclass (an IntEnum member) works on every loop.
+        ports = enum.IntEnum("Ports", {"APP": port})
+        stream = await bounded(TcpStream.connect("localhost", ports.APP))
+        async with stream, await bounded(listener.accept()):
+            assert stream.peer_address == SocketAddress("127.0.0.1", port)
 
 
 @pytest.mark.parametrize("text", ["0x7f000001", "0x7f.0.0.1", "0177.0.0.1", "127.1", "2130706433"])
