@@ -479,8 +479,8 @@ async def test_connect_host_name() -> None:
                 assert stream.peer_address == SocketAddress("127.0.0.1", port)
                 assert accepted.peer_address == stream.local_address
         # A port of an int subclass (an IntEnum member) works on every loop.
-        ports = enum.IntEnum("Ports", {"APP": port})
-        stream = await bounded(TcpStream.connect("localhost", ports.APP))
+        Ports = enum.IntEnum("Ports", {"APP": port})
+        stream = await bounded(TcpStream.connect("localhost", Ports.APP))
         async with stream, await bounded(listener.accept()):
             assert stream.peer_address == SocketAddress("127.0.0.1", port)
 
