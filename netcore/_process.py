@@ -56,30 +56,39 @@ def copy_message(message: Any) -> Any:
     """
     made: list[Any] = []
     try:
-        return _copy(message, made)
+        return _copy(message, made, set())
     except BaseException:
         for copy in made:
             copy.close()
         raise
 
 
-def _copy(message: Any, made: list[Any]) -> Any:
+def _copy(message: Any, made: list[Any], inside: set[int]) -> Any:
     """`message` with its sockets copied. Lists and dicts arrive as new ones (of the same
     type) at every level, as a message should; a tuple with no socket inside is immutable
-    and passes as it is."""
+    and passes as it is. `inside` holds the containers being copied: one that contains
+    itself is a `ValueError` (instead of a `RecursionError`)."""
     if isinstance(message, Copyable):
         copy = message.try_clone()
         made.append(copy)
         return copy
-    if isinstance(message, tuple):
-        count = len(made)
-        items = [_copy(item, made) for item in message]
-        return message if len(made) == count else _rebuilt(message, items)
-    if isinstance(message, list):
-        return _rebuilt(message, [_copy(item, made) for item in message])
-    if isinstance(message, dict):
-        return _rebuilt(message, {key: _copy(value, made) for key, value in message.items()})
-    return message
+    if not isinstance(message, (tuple, list, dict)):
+        return message
+    key = id(message)
+    if key in inside:
+        raise ValueError(f"a message cannot contain itself (a {type(message).__name__})")
+    inside.add(key)
+    try:
+        if isinstance(message, tuple):
+            count = len(made)
+            items = [_copy(item, made, inside) for item in message]
+            return message if len(made) == count else _rebuilt(message, items)
+        if isinstance(message, list):
+            return _rebuilt(message, [_copy(item, made, inside) for item in message])
+        copied = {name: _copy(value, made, inside) for name, value in message.items()}
+        return _rebuilt(message, copied)
+    finally:
+        inside.discard(key)
 
 
 def _rebuilt(message: Any, contents: Any) -> Any:

@@ -641,6 +641,30 @@ async def test_a_message_with_a_closed_socket_is_refused_whole(
     assert await bounded(conn.read_exact(6)) == b"unread"
 
 
+async def test_a_message_that_contains_itself_is_refused_whole(
+    served: tuple[TcpStream, socket.socket],
+) -> None:
+    """A cycle (a list holding itself, also through a dict) is ValueError, not a
+    RecursionError; the socket copies made before it are closed; a shared, acyclic
+    part is fine."""
+    conn, _client = served
+    before = open_fds()
+    looped: list[Any] = [conn]
+    looped.append(looped)
+    table: dict[str, Any] = {"conn": conn}
+    table["again"] = [table]
+    for message in (looped, (conn, table)):
+        with pytest.raises(ValueError, match="contain itself"):
+            process.current().send(message)
+    gc.collect()  # an unclosed copy would warn (an error here) when collected
+    assert open_fds() == before
+    with pytest.raises(TimeoutError):  # nothing reached the mailbox
+        await process.receive(timeout=0)
+    shared = [1, 2]
+    process.current().send((shared, shared))
+    assert await process.receive(timeout=1) == ([1, 2], [1, 2])
+
+
 async def test_messages_left_unread_when_a_process_ends_have_their_copies_closed(
     served: tuple[TcpStream, socket.socket],
 ) -> None:
