@@ -31,6 +31,7 @@ from anyio.abc import ByteStream, Listener, SocketAttribute, TaskGroup
 from anyio.streams.tls import TLSAttribute
 
 from ._errors import BusyError, ClosedError
+from ._stream import check_size
 
 __all__ = ("AnyioListener", "AnyioStream", "wrap_listener", "wrap_stream")
 
@@ -141,7 +142,7 @@ class AnyioStream(ByteStream):
 
     async def receive(self, max_bytes: int = 65536) -> bytes:
         """Up to `max_bytes` bytes; `anyio.EndOfStream` at end of stream."""
-        if max_bytes < 1:
+        if check_size(max_bytes, "max_bytes") < 1:
             raise ValueError("max_bytes must be a positive integer")
         with _anyio_errors():
             data = await self._stream.read(max_bytes)

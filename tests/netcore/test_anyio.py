@@ -109,8 +109,9 @@ async def test_receive_send_and_end_of_stream() -> None:
         await asyncio.sleep(0.05)
         assert await bounded(stream.receive(4)) == b"abcd"
         assert await bounded(stream.receive()) == b"ef"
-        with pytest.raises(ValueError, match="max_bytes"):
-            await stream.receive(0)
+        for bad, error in ((0, ValueError), (-1, ValueError), ("5", TypeError), (None, TypeError)):
+            with pytest.raises(error, match="max_bytes"):
+                await stream.receive(bad)  # type: ignore[arg-type]
         peer.shutdown(socket.SHUT_WR)
         with pytest.raises(anyio.EndOfStream):
             await bounded(stream.receive())
