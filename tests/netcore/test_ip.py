@@ -1073,6 +1073,20 @@ def test_constructor_checks() -> None:
     assert Ipv4Address(255, 255, 255, 255).is_broadcast
     assert Ipv6Address(0xFFFF, 0, 0, 0, 0, 0, 0, 0xFFFF).segments[0] == 0xFFFF
 
+    class Fickle:
+        """An __index__ out of range the first time, in range after."""
+
+        def __init__(self, first: int) -> None:
+            self.answers = [first, 5]
+
+        def __index__(self) -> int:
+            return self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
+
+    with pytest.raises(ValueError, match="octet"):
+        Ipv4Address(Fickle(300), 0, 0, 1)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="group"):
+        Ipv6Address(Fickle(70000))  # type: ignore[arg-type]
+
 
 # -- immutability, copying -------------------------------------------------------------
 
