@@ -52,15 +52,26 @@ def pytest_asyncio_loop_factories(config: Any, item: Any) -> Mapping[str, Callab
     return LOOP_FACTORIES
 
 
+def _timeout_settings(item: pytest.Item) -> Any:
+    """pytest-timeout's settings for `item` (its marker, --timeout, PYTEST_TIMEOUT, the
+    ini), or None without the plugin (-p no:timeout) or if its internals changed."""
+    try:
+        import pytest_timeout
+
+        return pytest_timeout._get_item_settings(item)
+    except (ImportError, AttributeError, TypeError):
+        return None
+
+
 def backstop_seconds(item: pytest.Item) -> float:
-    """When the hang backstop ends the run: a quarter past the test's pytest-timeout
-    (its marker, else `--timeout`, else the ini's), plus a second; 0 = no limit."""
-    marker = item.get_closest_marker("timeout")
-    if marker is not None and marker.args:
-        seconds = float(marker.args[0])
-    else:
-        seconds = float(item.config.getoption("timeout", None) or item.config.getini("timeout"))
-    return seconds * 1.25 + 1 if seconds > 0 else 0
+    """When the hang backstop ends the run: a quarter past the test's pytest-timeout, plus
+    a second; 0 = never (no timeout, or the thread method, which ends the run itself)."""
+    settings = _timeout_settings(item)
+    if settings is None or not settings.timeout or settings.timeout <= 0:
+        return 0
+    if settings.method == "thread":
+        return 0
+    return float(settings.timeout) * 1.25 + 1
 
 
 @pytest.hookimpl(wrapper=True)
@@ -83,6 +94,12 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
 
 
 def _end_the_hung_run(item: pytest.Item, seconds: float) -> None:
+    import pytest_timeout
+
+    settings = _timeout_settings(item)
+    debugged = settings is not None and not settings.disable_debugger_detection
+    if debugged and pytest_timeout.is_debugging():  # as pytest-timeout: never end a debugger
+        return
     capture = item.config.pluginmanager.getplugin("capturemanager")
     if capture is not None:
         capture.suspend_global_capture(in_=True)  # write to the real stderr
