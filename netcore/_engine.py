@@ -633,7 +633,7 @@ class SocketIO:
         if not self.is_stream:
             # A datagram goes whole or not at all: `sent` is 0 here.
             await self.wait_writable()
-            await self.send(data)
+            await self.send(data if type(data) is bytes else flat_view(data))
             return
         view = flat_view(data)[sent:]
         while view:

@@ -196,7 +196,8 @@ class Process:
                     timer = loop.call_later(timeout, _expire, waiter)
                 await waiter
             finally:
-                self._waiter = None
+                if self._waiter is waiter:  # not a waiter another task set meanwhile
+                    self._waiter = None
                 if timer is not None:
                     timer.cancel()
         return mailbox.popleft()

@@ -27,7 +27,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     from typing_extensions import Self
 
-from ._engine import SocketIO, _get_running_loop
+from ._engine import SocketIO, _get_running_loop, flat_view
 from ._errors import ClosedError, EndOfStream, LimitExceeded
 from ._timeout import check_seconds
 
@@ -532,7 +532,7 @@ class ByteStream(AsyncSocketBase):
             if isinstance(chunk, str):
                 raise TypeError("write_all() needs bytes-like objects, not str")
         if not self._io.is_stream:
-            return await self.write_bytes(b"".join(chunks))
+            return await self.write_bytes(b"".join([flat_view(chunk) for chunk in chunks]))
         return await self._io.sendmsg_all(chunks)
 
     async def print(self, text: str = "") -> int:

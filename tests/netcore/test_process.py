@@ -258,6 +258,20 @@ async def test_bad_timeouts_are_refused_and_break_nothing(timeout: Any, error: t
     assert await bounded(proc.join()) == "done"
 
 
+async def test_a_cancelled_receive_leaves_a_later_one_waiting() -> None:
+    """Task A of a process receives; B starts receiving and A is cancelled in the same
+    step: A's unwinding must not forget B's wait (B was never woken)."""
+    first = asyncio.create_task(process.receive())
+    await asyncio.sleep(0.01)
+    second = asyncio.ensure_future(process.receive(timeout=WAIT))  # steps before A unwinds
+    first.cancel()
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert first.cancelled()
+    process.current().send("hello")
+    assert await asyncio.wait_for(second, 1) == "hello"
+
+
 async def test_one_receiver_per_mailbox() -> None:
     """Two tasks receiving one process's mailbox at once: the second gets RuntimeError."""
     first = asyncio.create_task(process.receive())

@@ -987,6 +987,28 @@ def _max_dgram_queue() -> int:
         return 10
 
 
+async def test_datagram_write_of_a_spread_buffer_waits_and_goes_whole() -> None:
+    """A non-contiguous buffer to a full peer: the write waits, then sends its bytes as one
+    datagram (the wait used to resend the original buffer and fail with BufferError);
+    write_all on a datagram socket joins spread chunks too. The peer is a stdlib socket."""
+    theirs, ours = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+    theirs.settimeout(WAIT)
+    with theirs, UnixDatagram._wrap(UnixSocket.from_socket(ours)._io) as datagram:
+        queued = 0
+        while datagram._io.send_now(b"fill")[0]:  # until the peer's queue is full
+            queued += 1
+        writer = asyncio.create_task(datagram.write_bytes(memoryview(b"s-p-r-e-a-d-")[::2]))
+        await asyncio.sleep(0.05)
+        assert not writer.done()
+        for _ in range(queued):
+            assert theirs.recv(100) == b"fill"
+        assert await bounded(writer) == 6
+        assert theirs.recv(100) == b"spread"
+        chunks = (b"<", memoryview(b"a-b-")[::2], bytearray(b">"))
+        assert await bounded(datagram.write_all(*chunks)) == 4
+        assert theirs.recv(100) == b"<ab>"
+
+
 async def test_datagram_unbound_sender_is_unnamed(sock_dir: Path) -> None:
     path = str(sock_dir / "d.sock")
     with UnixDatagram(path) as receiver, stdlib(socket.SOCK_DGRAM) as sender:
