@@ -9,6 +9,7 @@ line longer than its limit), and every read serves those first.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import errno
 import io
@@ -73,12 +74,11 @@ def check_size(size: object, name: str = "size") -> int:
     return size
 
 
-def _regular_file_fd(file: object) -> int | None:
-    """The descriptor of `file` if it is a regular file, which sendfile(2) can send from
-    at any offset; None for anything else (a pipe, a socket, an object without one)."""
+def _descriptor_stat(file: object) -> tuple[int, os.stat_result] | None:
+    """(descriptor, fstat) of what `file` reads from, or None without a descriptor."""
     try:
         fileno = file.fileno()  # type: ignore[attr-defined]
-        return fileno if stat.S_ISREG(os.fstat(fileno).st_mode) else None
+        return fileno, os.fstat(fileno)
     except (AttributeError, OSError, ValueError, TypeError, io.UnsupportedOperation):
         return None
 
@@ -91,8 +91,15 @@ async def send_by_reading(
     send: Callable[[bytes], Awaitable[object]],
 ) -> int:
     """`send_file`'s read/write loop: `file.read` up to `chunk` bytes at a time from
-    `offset` (seeking there if `file` can; only 0 if it cannot), each piece to `send`."""
-    if not callable(getattr(file, "read", None)):
+    `offset` (seeking there if `file` can; only 0 if it cannot), each piece to `send`.
+
+    A file on a descriptor that may make a read wait (a pipe, a socket, a terminal) is
+    read in the loop's default thread pool, one `read1` at a time, as asyncio's own
+    sendfile fallback does, so the loop runs on meanwhile; cancelling then loses what
+    that read had taken from the file. Regular files and in-memory ones are read here.
+    """
+    read = getattr(file, "read", None)
+    if not callable(read):
         raise TypeError("send_file() needs a binary file object (with read())")
     if _seekable(file):
         if offset > sys.maxsize:
@@ -100,9 +107,15 @@ async def send_by_reading(
         file.seek(offset)
     elif offset:
         raise ValueError(f"send_file() cannot start at offset {offset} of an unseekable file")
+    found = _descriptor_stat(file)
+    may_wait = found is not None and not stat.S_ISREG(found[1].st_mode)  # a pipe, a socket
+    loop = asyncio.get_running_loop() if may_wait else None
+    if loop is not None:
+        read = getattr(file, "read1", read)  # what is there, not a whole chunk
     sent = 0
     while count is None or sent < count:
-        data = file.read(chunk if count is None else min(chunk, count - sent))
+        size = chunk if count is None else min(chunk, count - sent)
+        data = read(size) if loop is None else await loop.run_in_executor(None, read, size)
         if not data:
             break
         await send(data)
@@ -555,9 +568,9 @@ class ByteStream(AsyncSocketBase):
         if count is not None:
             check_size(count, "count")
         self._io.check_open()  # even when there is nothing to send
-        fileno = _regular_file_fd(file)
-        if fileno is not None and self._io.is_stream:
-            size = os.fstat(fileno).st_size
+        found = _descriptor_stat(file)
+        if found is not None and stat.S_ISREG(found[1].st_mode) and self._io.is_stream:
+            fileno, size = found[0], found[1].st_size
             start = min(offset, size)
             todo = size - start if count is None else min(count, size - start)
             sent = await self._io.sendfile(fileno, start, todo) if todo else 0

@@ -976,6 +976,22 @@ async def check_send_file(make_pair: PairFactory, make_clogged_pair: PairFactory
                     await stream.send_file(pipe, offset=1)
                 assert await _bounded(stream.send_file(pipe)) == 5000
             assert await _peer_receive_exact(peer, 5000) == data[:5000]
+            # Reading the pipe does not stop the loop: here the loop itself feeds it.
+            read_end, write_end = os.pipe()
+
+            async def feed() -> None:
+                try:
+                    for piece in (b"fed ", b"by the ", b"loop"):
+                        await asyncio.sleep(0.02)
+                        os.write(write_end, piece)
+                finally:
+                    os.close(write_end)
+
+            with open(read_end, "rb") as pipe:
+                feeder = asyncio.create_task(feed())
+                assert await _bounded(stream.send_file(pipe)) == 15
+                await _bounded(feeder)
+            assert await _peer_receive_exact(peer, 15) == b"fed by the loop"
             # A reader without seek is read from where it is; a socket is no file.
             assert await _bounded(stream.send_file(_Reader(b"abc"))) == 3
             assert await _peer_receive_exact(peer, 3) == b"abc"
