@@ -38,7 +38,8 @@ class Process:
     def send(self, message: Any) -> None:
         """Put `message` in this process's mailbox; never blocks. Sockets arrive as copies.
 
-        Raises `RuntimeError` when called from another thread than the process's own.
+        Raises `RuntimeError` when called from another thread than the process's own, and
+        `ValueError` for a message that contains itself.
         """
         _runtime.check_thread(self._thread)
         self._nc.send(message)
@@ -47,7 +48,7 @@ class Process:
         """Wait for the process to end; return its result or raise its exception.
 
         `TimeoutError` if it is still running after `timeout` seconds; `RuntimeError` from
-        another thread.
+        another thread; `TypeError`/`ValueError` for a `timeout` that is not seconds.
         """
         _runtime.check_thread(self._thread)
         return _runtime.wait(self._nc.join(timeout))
@@ -80,5 +81,6 @@ def current() -> Process:
 
 
 def receive(timeout: float | None = None) -> Any:
-    """The calling process's next message; `TimeoutError` after `timeout` seconds."""
+    """The calling process's next message; `TimeoutError` after `timeout` seconds
+    (`TypeError`/`ValueError` for a `timeout` that is not seconds)."""
     return _runtime.wait(_process.receive(timeout))

@@ -49,7 +49,7 @@ import warnings
 import weakref
 from collections import deque
 from collections.abc import Iterable
-from typing import Any, NoReturn, SupportsIndex
+from typing import Any, NoReturn
 
 from ._errors import BusyError, ClosedError
 
@@ -329,7 +329,7 @@ class SocketIO:
             self._writing = False
             loop.remove_writer(self.fd)
 
-    def __reduce_ex__(self, protocol: SupportsIndex) -> NoReturn:
+    def __reduce__(self) -> NoReturn:
         raise TypeError("cannot pickle or copy a SocketIO")
 
     def __del__(self) -> None:

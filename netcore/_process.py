@@ -168,7 +168,9 @@ class Process:
 
         Sockets in the message (itself, or inside a tuple, list or dict) arrive as copies
         on duplicated descriptors: the sender should close its own. Sending to a finished
-        process drops the message silently.
+        process drops the message silently. A message that contains itself is
+        `ValueError`; a socket that cannot be copied (closed) raises, and then no copy is
+        left open.
         """
         if not self.alive:
             return
@@ -206,7 +208,8 @@ class Process:
         """Wait for the process to end; return its result or raise its exception.
 
         Raises `TimeoutError` if it is still running after `timeout` seconds (it keeps
-        running), and `RuntimeError` when a process joins itself or the main process.
+        running), and `RuntimeError` when a process joins itself or the main process;
+        a `timeout` that is not a number of seconds is `TypeError`/`ValueError`.
         """
         if timeout is not None:
             timeout = check_seconds(timeout, "timeout")
@@ -313,6 +316,7 @@ def end_main() -> None:
 async def receive(timeout: float | None = None) -> Any:
     """The calling process's next message, waiting without blocking other processes.
 
-    Raises `TimeoutError` when `timeout` seconds pass first.
+    Raises `TimeoutError` when `timeout` seconds pass first (at once for 0 or less, unless
+    a message is waiting), `TypeError`/`ValueError` for a `timeout` that is not seconds.
     """
     return await current()._receive(timeout)

@@ -14,9 +14,12 @@ def check_port(port: object) -> int:
     """`port` as a plain int in 0..65535, else `TypeError`/`ValueError`."""
     if not isinstance(port, int) or isinstance(port, bool):
         raise TypeError(f"port must be an int, not {type(port).__name__}")
-    if not 0 <= port <= 65535:
-        raise ValueError(f"port must be in 0..65535, got {port}")
-    return int(port)  # a plain int: an IntEnum member would reach getaddrinfo as itself
+    # A plain int, checked as such: a subclass (an IntEnum member) would reach getaddrinfo
+    # as itself, and one could compare or convert differently from its value.
+    number = int.__index__(port)
+    if not 0 <= number <= 65535:
+        raise ValueError(f"port must be in 0..65535, got {number}")
+    return number
 
 
 def ip_and_port(ip: object, port: object) -> tuple[IpAddress, int]:
@@ -78,7 +81,7 @@ class SocketAddress:
 
     def __reduce__(self) -> tuple[Any, ...]:
         # The default protocol restores slots with setattr, which immutability forbids.
-        return (SocketAddress, (self._ip, self._port))
+        return (type(self), (self._ip, self._port))
 
     def __copy__(self) -> SocketAddress:
         return self

@@ -150,6 +150,8 @@ class DatagramOps(IpEndpoint):
 
     async def send_to(self, data: Any, ip: IpAddress | str | bytes, port: int) -> int:
         """Send one datagram to `ip`:`port`; returns the count sent."""
+        if isinstance(data, str):
+            raise TypeError("send_to() needs a bytes-like object, not str")
         address, number = ip_and_port(ip, port)
         self._io.check_open()
         check_family(self._io.sock, address)

@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from types import TracebackType
-from typing import Any, NoReturn, SupportsIndex
+from typing import Any, NoReturn
 
 if sys.version_info >= (3, 11):
     from typing import Self
@@ -225,7 +225,7 @@ class SocketBase:
         """Before a call that changes the socket without waiting (an option, the deadline):
         nothing in netcore; a facade object checks that its own thread is calling."""
 
-    def __reduce_ex__(self, protocol: SupportsIndex) -> NoReturn:
+    def __reduce__(self) -> NoReturn:
         # As for a stdlib socket: no pickling, and no copy.copy/deepcopy, which would
         # give a second object owning the one descriptor (or a half-made one).
         raise TypeError(
@@ -498,7 +498,8 @@ class ByteStream(AsyncSocketBase):
     # -- writing ------------------------------------------------------------------------
 
     async def write_bytes(self, data: Any) -> int:
-        """Write all of `data` (any bytes-like object, not copied); returns the count.
+        """Write all of `data` (any bytes-like object; copied only if not contiguous);
+        returns the count.
 
         Waits while the kernel's buffer is full. On a datagram socket, one datagram.
         Raises `BrokenPipeError`/`ConnectionResetError` when the peer is gone.

@@ -390,8 +390,9 @@ class UnixStream(UnixEndpoint):
         duplicates, and the caller still owns (and should close) its own. The descriptors
         travel with the first bytes of `data`; the rest is sent as `write_bytes` would.
         Raises `ValueError` for empty `data` (descriptors need a byte to ride on) or a
-        negative fd, `TypeError` for a str or a non-descriptor, and the `OSError`s of
-        sendmsg(2) (`EINVAL` for more than 253 descriptors, `EBADF` for a closed one).
+        number that cannot be a descriptor (negative, beyond a C int), `TypeError` for a
+        str or a non-descriptor, and the `OSError`s of sendmsg(2) (`EINVAL` for more than
+        253 descriptors, `EBADF` for a closed one).
         """
         if isinstance(data, str):
             raise TypeError("send_fds() needs a bytes-like object, not str")

@@ -204,7 +204,7 @@ async def test_wrong_family_and_bad_targets(host: str) -> None:
             await udp.send_to(b"x", "1.2.3.256", 9)
         with pytest.raises(ValueError, match="port"):
             await udp.send_to(b"x", host, 70000)
-        with pytest.raises(TypeError):
+        with pytest.raises(TypeError, match="not str"):
             await udp.send_to("text", host, 9)
         with pytest.raises(ValueError, match="size"):
             await udp.receive_from(-1)
