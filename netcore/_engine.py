@@ -188,7 +188,7 @@ def flat_view(data: Any) -> memoryview:
     """`data` (any bytes-like object) as a flat memoryview of bytes, which the socket
     calls take; a non-contiguous buffer (`view[::2]`) is copied first."""
     view = memoryview(data)
-    if not view.c_contiguous:
+    if not view.c_contiguous or not view.nbytes:  # (an empty 2-D view cannot cast)
         view = memoryview(view.tobytes())
     return view.cast("B")
 

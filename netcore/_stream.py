@@ -9,7 +9,6 @@ line longer than its limit), and every read serves those first.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import errno
 import io
@@ -89,35 +88,40 @@ async def send_by_reading(
     count: int | None,
     chunk: int,
     send: Callable[[bytes], Awaitable[object]],
+    *,
+    found: tuple[int, os.stat_result] | None = None,
 ) -> int:
     """`send_file`'s read/write loop: `file.read` up to `chunk` bytes at a time from
     `offset` (seeking there if `file` can; only 0 if it cannot), each piece to `send`.
 
-    A file on a descriptor that may make a read wait (a pipe, a socket, a terminal) is
-    read in the loop's default thread pool, one `read1` at a time, as asyncio's own
-    sendfile fallback does, so the loop runs on meanwhile; cancelling then loses what
-    that read had taken from the file. Regular files and in-memory ones are read here.
+    `found` is `_descriptor_stat(file)` if the caller has it. Only regular files and
+    in-memory ones are read: a read from a pipe, a socket or a terminal can wait, and
+    this read would wait with the whole loop (in a thread instead it could not be
+    cancelled, timed out or woken by close()), so those are `ValueError`.
     """
     read = getattr(file, "read", None)
     if not callable(read):
         raise TypeError("send_file() needs a binary file object (with read())")
+    if found is None:
+        found = _descriptor_stat(file)
+    if found is not None and not stat.S_ISREG(found[1].st_mode):
+        raise ValueError(
+            "send_file() reads regular files and in-memory ones; a pipe, socket or terminal "
+            "can make a read wait: read it on the loop and write_bytes() what comes"
+        )
     if _seekable(file):
         if offset > sys.maxsize:
             return 0  # past the end of any file
         file.seek(offset)
     elif offset:
         raise ValueError(f"send_file() cannot start at offset {offset} of an unseekable file")
-    found = _descriptor_stat(file)
-    may_wait = found is not None and not stat.S_ISREG(found[1].st_mode)  # a pipe, a socket
-    loop = asyncio.get_running_loop() if may_wait else None
-    if loop is not None:
-        read = getattr(file, "read1", read)  # what is there, not a whole chunk
     sent = 0
     while count is None or sent < count:
-        size = chunk if count is None else min(chunk, count - sent)
-        data = read(size) if loop is None else await loop.run_in_executor(None, read, size)
-        if not data:
+        data = read(chunk if count is None else min(chunk, count - sent))
+        if not data:  # b"" at the end (None, "nothing now" of a non-blocking raw file, too)
             break
+        if isinstance(data, str):
+            raise TypeError("send_file() needs a file opened in binary mode, not text")
         await send(data)
         sent += len(data)
     return sent
@@ -560,10 +564,12 @@ class ByteStream(AsyncSocketBase):
     async def send_file(self, file: Any, offset: int = 0, count: int | None = None) -> int:
         """Send a file's bytes from `offset` (`count` bytes, or to the end); returns the count.
 
-        Uses zero-copy `sendfile(2)` for regular files, else a read/write loop over
-        `file.read` (a pipe, a socket's `makefile('rb')`, `io.BytesIO`: anything binary
-        with `read`). `offset` needs a seekable file unless it is 0. Leaves the file's
-        position after the last byte sent. A path is not accepted: open it yourself.
+        Uses zero-copy `sendfile(2)` for a regular file, else a read/write loop over
+        `file.read` (an `io.BytesIO`, a file without a descriptor); on a datagram socket
+        each read of up to 64 KiB is one datagram. A pipe, socket or terminal is
+        `ValueError` (a read from it could wait with the whole loop). `offset` needs a
+        seekable file unless it is 0. Leaves the file's position after the last byte
+        sent. A path is not accepted: open it yourself.
         """
         check_size(offset, "offset")
         if count is not None:
@@ -578,7 +584,7 @@ class ByteStream(AsyncSocketBase):
             if hasattr(file, "seek"):
                 file.seek(start + sent)
             return sent
-        return await send_by_reading(file, offset, count, _MAX_READ, self._io.sendall)
+        return await send_by_reading(file, offset, count, _MAX_READ, self._io.sendall, found=found)
 
     # -- shutdown and close ---------------------------------------------------------------
 

@@ -437,7 +437,8 @@ class TlsStream(TcpStream):
         """Send a file's bytes from `offset` (`count` bytes, or to the end); returns the count.
 
         Through TLS there is no zero-copy path: always the read/write loop over `file`
-        (a binary file object; `offset` needs one that can seek unless it is 0).
+        (a binary file object: a regular file or an in-memory one, not a pipe, socket or
+        terminal; `offset` needs one that can seek unless it is 0).
         """
         check_size(offset, "offset")
         if count is not None:
