@@ -56,18 +56,20 @@ def copy_message(message: Any) -> Any:
     """
     made: list[Any] = []
     try:
-        return _copy(message, made, set())
+        return _copy(message, made, set(), {})
     except BaseException:
         for copy in made:
             copy.close()
         raise
 
 
-def _copy(message: Any, made: list[Any], inside: set[int]) -> Any:
+def _copy(message: Any, made: list[Any], inside: set[int], done: dict[int, Any]) -> Any:
     """`message` with its sockets copied. Lists and dicts arrive as new ones (of the same
-    type) at every level, as a message should; a tuple with no socket inside is immutable
-    and passes as it is. `inside` holds the containers being copied: one that contains
-    itself is a `ValueError` (instead of a `RecursionError`)."""
+    type) at every level, as a message should; a tuple of things that pass as they are
+    (no socket, list or dict inside) passes as it is. `inside` holds the containers being
+    copied: one that contains itself is a `ValueError` (instead of a `RecursionError`).
+    `done` maps the containers copied so far to their copies, so a part that appears
+    twice is copied once (and arrives shared, as sent) instead of once per path to it."""
     if isinstance(message, Copyable):
         copy = message.try_clone()
         made.append(copy)
@@ -75,20 +77,25 @@ def _copy(message: Any, made: list[Any], inside: set[int]) -> Any:
     if not isinstance(message, (tuple, list, dict)):
         return message
     key = id(message)
+    if key in done:
+        return done[key]
     if key in inside:
         raise ValueError(f"a message cannot contain itself (a {type(message).__name__})")
     inside.add(key)
     try:
         if isinstance(message, tuple):
-            count = len(made)
-            items = [_copy(item, made, inside) for item in message]
-            return message if len(made) == count else _rebuilt(message, items)
-        if isinstance(message, list):
-            return _rebuilt(message, [_copy(item, made, inside) for item in message])
-        copied = {name: _copy(value, made, inside) for name, value in message.items()}
-        return _rebuilt(message, copied)
+            items = [_copy(item, made, inside, done) for item in message]
+            unchanged = all(item is old for item, old in zip(items, message, strict=True))
+            copy = message if unchanged else _rebuilt(message, items)
+        elif isinstance(message, list):
+            copy = _rebuilt(message, [_copy(item, made, inside, done) for item in message])
+        else:
+            copied = {name: _copy(value, made, inside, done) for name, value in message.items()}
+            copy = _rebuilt(message, copied)
     finally:
         inside.discard(key)
+    done[key] = copy
+    return copy
 
 
 def _rebuilt(message: Any, contents: Any) -> Any:

@@ -679,6 +679,32 @@ async def test_a_message_that_contains_itself_is_refused_whole(
     assert await process.receive(timeout=1) == ([1, 2], [1, 2])
 
 
+async def test_shared_parts_of_a_message_are_copied_once() -> None:
+    """A part that appears twice is copied once and arrives shared, so a deep chain of
+    doubly shared lists is quick (it was copied once per path: 2**depth); lists inside a
+    tuple are new ones too, and a tuple of plain values passes as it is."""
+    part: list[Any] = [0]
+    for _ in range(40):
+        part = [part, part]
+    started = time.monotonic()
+    process.current().send(part)
+    got = await process.receive(timeout=1)
+    assert time.monotonic() - started < 1
+    level, depth = got, 0
+    while len(level) == 2:  # (== would compare every path: 2**40 of them)
+        assert level[0] is level[1]
+        level, depth = level[0], depth + 1
+    assert (depth, level) == (40, [0])
+    assert got is not part
+    inner = [1]
+    plain = (1, "two", 3.0)
+    process.current().send((inner, plain))
+    arrived, same = await process.receive(timeout=1)
+    assert arrived == inner
+    assert arrived is not inner
+    assert same is plain
+
+
 async def test_messages_left_unread_when_a_process_ends_have_their_copies_closed(
     served: tuple[TcpStream, socket.socket],
 ) -> None:
