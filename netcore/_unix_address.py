@@ -123,7 +123,7 @@ class UnixAddress:
         return hash((UnixAddress, self._raw))
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (UnixAddress.from_sockaddr, (self._raw,))
+        return (type(self).from_sockaddr, (self._raw,))
 
     def __str__(self) -> str:
         """Readable: the path, `'@name'` for an abstract name, `'unnamed'`."""

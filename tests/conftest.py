@@ -69,7 +69,7 @@ def backstop_seconds(item: pytest.Item) -> float:
     settings = _timeout_settings(item)
     if settings is None or not settings.timeout or settings.timeout <= 0:
         return 0
-    if settings.method == "thread":
+    if settings.method == "thread" or settings.func_only:  # (func_only times the call alone)
         return 0
     return float(settings.timeout) * 1.25 + 1
 
