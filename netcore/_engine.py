@@ -689,8 +689,6 @@ class SocketIO:
 
     async def sendto(self, data: Any, address: Any) -> int:
         """One datagram to `address`."""
-        if type(data) is not bytes:
-            data = flat_view(data)
         delay = 0.0005
         while True:
             if self.closed:
@@ -699,6 +697,9 @@ class SocketIO:
                 return self.sock.sendto(data, address)
             except (BlockingIOError, InterruptedError):
                 pass
+            except BufferError:  # not contiguous: the same bytes, flat (as send_now)
+                data = flat_view(data)
+                continue
             await self.wait_writable()
             if self.sock.family == socket.AF_UNIX:
                 # A full *receiver* queue gives EAGAIN while poll says writable (an

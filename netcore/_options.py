@@ -38,8 +38,9 @@ _AF_INET = socket.AF_INET
 _AF_INET6 = socket.AF_INET6
 
 
-#: setsockopt(2) and listen(2) take a C int: larger values would fail as OverflowError.
-_INT_MAX = 2**31 - 1
+#: setsockopt(2) and listen(2) take a C int, and a descriptor is one: larger values would
+#: fail as OverflowError.
+INT_MAX = 2**31 - 1
 
 
 def check_int(value: object, name: str, minimum: int = 0) -> int:
@@ -47,8 +48,8 @@ def check_int(value: object, name: str, minimum: int = 0) -> int:
     (an option's value, a listen backlog)."""
     if not isinstance(value, int) or isinstance(value, bool):
         raise TypeError(f"{name} must be an int, not {type(value).__name__}")
-    if not minimum <= value <= _INT_MAX:
-        raise ValueError(f"{name} must be in {minimum}..{_INT_MAX}, got {value}")
+    if not minimum <= value <= INT_MAX:
+        raise ValueError(f"{name} must be in {minimum}..{INT_MAX}, got {value}")
     return value
 
 
@@ -69,8 +70,8 @@ def _seconds(value: object, name: str, *, zero_is_off: bool = True) -> int:
         return 0
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         raise TypeError(f"{name} must be a number of seconds, not {type(value).__name__}")
-    if not 0 <= value <= _INT_MAX:  # also NaN and infinity
-        raise ValueError(f"{name} must be 0 to {_INT_MAX} seconds, got {value}")
+    if not 0 <= value <= INT_MAX:  # also NaN and infinity
+        raise ValueError(f"{name} must be 0 to {INT_MAX} seconds, got {value}")
     if value == 0:
         if zero_is_off:
             return 0

@@ -47,7 +47,7 @@ else:  # pragma: no cover
 
 from ._engine import SocketIO, flat_view
 from ._errors import NetcoreError
-from ._options import BufferOptions, check_flag, check_int
+from ._options import INT_MAX, BufferOptions, check_flag, check_int
 from ._socket import Kind, to_kind
 from ._stream import AsyncSocketBase, ByteStream, check_size
 from ._timeout import limit
@@ -123,10 +123,6 @@ def _bind(sock: socket.socket, address: UnixAddress, raw: bytes) -> None:
         sock.bind(raw)
 
 
-#: The largest descriptor number there can be (a C int).
-_MAX_FD = 2**31 - 1
-
-
 def _fd_of(item: object) -> int:
     if isinstance(item, bool):
         raise TypeError("a file descriptor is an int or has fileno(), not bool")
@@ -141,7 +137,7 @@ def _fd_of(item: object) -> int:
         fd = fileno()
         if not isinstance(fd, int):
             raise TypeError(f"fileno() returned {type(fd).__name__}, not int")
-    if not 0 <= fd <= _MAX_FD:
+    if not 0 <= fd <= INT_MAX:  # a descriptor is a C int
         raise ValueError(f"not an open file descriptor: {fd}")
     return fd
 
