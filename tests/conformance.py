@@ -57,6 +57,7 @@ __all__ = (
     "PairFactory",
     "Stream",
     "Transport",
+    "arrived",
     "check_byte_stream",
     "check_id",
     "clogged",
@@ -72,6 +73,10 @@ WAIT = 5.0
 SETTLE = 0.01
 #: The buffer size asked for by `clogged()`: the kernel rounds it up to its minimum.
 CLOGGED_BUFFER = 1
+
+
+class _HasFileno(Protocol):
+    def fileno(self) -> int: ...
 
 
 class Stream(Protocol):
@@ -222,7 +227,7 @@ async def _settle() -> None:
     await asyncio.sleep(SETTLE)
 
 
-async def _arrived(stream: Stream) -> None:
+async def arrived(stream: _HasFileno) -> None:
     """Wait until bytes are in `stream`'s kernel buffer (bounded): for the checks that
     data already there wins, where a fixed pause could be too short on a busy machine."""
     poller = select.poll()
@@ -838,7 +843,7 @@ async def check_deadlines(make_pair: PairFactory, make_clogged_pair: PairFactory
         assert left < 0.01  # 0 once past (a loop's timer may fire a hair early)
         # Data that is already there is returned even though the deadline has passed.
         await _peer_send(peer, b"late\nlater")
-        await _arrived(stream)
+        await arrived(stream)
         assert await _bounded(stream.read_line()) == b"late\n"
         assert await _bounded(stream.read_exact(5)) == b"later"
         stream.reset_deadline()
@@ -852,7 +857,7 @@ async def check_deadlines(make_pair: PairFactory, make_clogged_pair: PairFactory
         # That read was short, so the next one waits for readiness before it receives;
         # data that came meanwhile still beats a deadline that has passed.
         await _peer_send(peer, b"next")
-        await _arrived(stream)
+        await arrived(stream)
         stream.timeout_after = 0
         assert await _bounded(stream.read(10)) == b"next"
         stream.reset_deadline()

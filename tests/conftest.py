@@ -18,9 +18,12 @@ import os
 import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.helpers import short_dir
 
 try:
     import uvloop
@@ -108,6 +111,13 @@ def _end_the_hung_run(item: pytest.Item, seconds: float) -> None:
     faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
     sys.stderr.flush()
     os._exit(1)
+
+
+@pytest.fixture
+def sock_dir() -> Iterator[Path]:
+    """A short private directory for socket files (tmp_path can exceed 107 bytes)."""
+    with short_dir() as path:
+        yield path
 
 
 def open_fds() -> set[int]:

@@ -10,8 +10,11 @@ import asyncio
 import contextlib
 import errno
 import select
+import shutil
 import socket
+import tempfile
 from collections.abc import Awaitable, Iterator
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
@@ -121,3 +124,14 @@ def raises_errno(code: int) -> Iterator[pytest.ExceptionInfo[OSError]]:
     with pytest.raises(OSError) as caught:  # noqa: PT011 - the errno is checked below
         yield caught
     assert caught.value.errno == code, f"expected errno {code}, got {caught.value!r}"
+
+
+@contextlib.contextmanager
+def short_dir(prefix: str = "nc-") -> Iterator[Path]:
+    """A fresh private directory under /tmp, removed on exit: short enough for socket
+    paths (`sun_path` holds 107 bytes on Linux), which pytest's `tmp_path` may not be."""
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)

@@ -26,7 +26,7 @@ from facade.socket import TcpListener, TcpStream
 from facade.socket import TlsStream as FacadeTlsStream
 from netcore._tls import TlsStream
 from tests.conftest import open_fds
-from tests.netcore.test_tls import WAIT, client_context, server_context
+from tests.netcore.test_tls import WAIT, client_context, recv_all, server_context
 
 from . import Background
 
@@ -170,14 +170,6 @@ def strict_server(listener: socket.socket, handler: Callable[[ssl.SSLSocket], T]
         return handler(tls)
 
 
-def receive_to_the_end(tls: ssl.SSLSocket) -> bytes:
-    """Everything until the peer's close_notify (`ssl.SSLEOFError` if none comes)."""
-    chunks = []
-    while chunk := tls.recv(65536):
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 @contextlib.contextmanager
 def stdlib_tls_server(handler: Callable[[ssl.SSLSocket], T]) -> Iterator[tuple[int, Background]]:
     """A stdlib TLS server for one connection in a thread: (its port, the thread)."""
@@ -202,7 +194,7 @@ def test_deadline_during_read() -> None:
         assert go[2].wait(WAIT)
         tls.sendall(b"56789")
         tls.sendall(b"after reset\n")
-        return receive_to_the_end(tls)
+        return recv_all(tls)
 
     with stdlib_tls_server(server) as (port, thread):
         with TcpStream("127.0.0.1", port, tls=client_context(), timeout=WAIT) as stream:
@@ -246,7 +238,7 @@ def test_handshake_timeout() -> None:
 
             def client(tls: ssl.SSLSocket) -> bytes:
                 tls.sendall(b"hello")
-                return receive_to_the_end(tls)
+                return recv_all(tls)
 
             good = Background(strict_client, port, client)
             with acceptor.join(timeout=WAIT) as served:
@@ -274,7 +266,7 @@ def test_two_processes_reading_one_stream_get_busy_error() -> None:
     def server(tls: ssl.SSLSocket) -> bytes:
         assert go.wait(WAIT)
         tls.sendall(b"for the first")
-        return receive_to_the_end(tls)
+        return recv_all(tls)
 
     with stdlib_tls_server(server) as (port, thread):
         stream = TcpStream("127.0.0.1", port, tls=client_context(), timeout=WAIT)
@@ -333,7 +325,7 @@ def test_shutdown_write_is_a_tls_half_close() -> None:
 
     def client(tls: ssl.SSLSocket) -> bytes:
         tls.sendall(b"request\n")
-        answer = receive_to_the_end(tls)  # SSLEOFError here if no close_notify came
+        answer = recv_all(tls)  # SSLEOFError here if no close_notify came
         tls.sendall(b"after the half-close")
         tls.unwrap()  # our close_notify, and the server's already read
         return answer
@@ -359,7 +351,7 @@ def test_shutdown_and_close_send_close_notify() -> None:
 
     def server(tls: ssl.SSLSocket) -> bytes:
         tls.sendall(b"hi")
-        return receive_to_the_end(tls)  # SSLEOFError here if no close_notify came
+        return recv_all(tls)  # SSLEOFError here if no close_notify came
 
     ends = []
     for how in ("close", "shutdown"):

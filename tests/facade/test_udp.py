@@ -18,16 +18,7 @@ import pytest
 import facade
 from facade import process
 from facade.socket import SocketAddress, UdpSocket
-
-from . import has_ipv6_loopback
-
-IPV6_REASON = "IPv6 loopback (::1) is unavailable here"
-needs_ipv6 = pytest.mark.skipif(not has_ipv6_loopback(), reason=IPV6_REASON)
-HOSTS = [
-    pytest.param("127.0.0.1", id="ipv4"),
-    pytest.param("::1", id="ipv6", marks=needs_ipv6),
-]
-WAIT = 5.0
+from tests.helpers import HOSTS, WAIT, needs_ipv6
 
 # Errnos with which a kernel may refuse multicast on loopback (`lo` without the MULTICAST
 # flag, no route to the group): skip rather than fail. Not EINVAL, which is the answer to

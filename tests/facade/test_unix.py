@@ -15,12 +15,10 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import shutil
 import socket
 import stat
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -105,16 +103,6 @@ def test_accept_on_a_closed_listener(tmp_path: Path) -> None:
 # Beyond accept: descriptor passing, datagrams, SEQPACKET, abstract names, socket files,
 # credentials and pairs, each against stdlib peers where one can play the other end.
 # =========================================================================================
-
-
-@pytest.fixture
-def sock_dir() -> Iterator[Path]:
-    """A short private directory for socket files (tmp_path can exceed 107 bytes)."""
-    path = Path(tempfile.mkdtemp(prefix="fc-", dir="/tmp"))
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
 
 
 def stdlib(kind: int = socket.SOCK_STREAM) -> socket.socket:

@@ -12,12 +12,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import shutil
 import socket
 import ssl
 import struct
-import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import anyio
@@ -50,16 +48,6 @@ async def stdlib_peer() -> AsyncIterator[tuple[AnyioStream, socket.socket]]:
         with peer:
             async with AnyioStream(stream) as adapted:
                 yield adapted, peer
-
-
-@pytest.fixture
-def sock_dir() -> Iterator[Path]:
-    """A short private directory for socket files (tmp_path can exceed 107 bytes)."""
-    path = Path(tempfile.mkdtemp(prefix="nc-", dir="/tmp"))
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
 
 
 # -- conformance ----------------------------------------------------------------------------------

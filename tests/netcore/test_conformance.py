@@ -19,9 +19,7 @@ peers instead.
 from __future__ import annotations
 
 import contextlib
-import shutil
 import socket
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,7 +29,14 @@ from netcore.socket import Socket, TcpListener, TcpStream
 from netcore.unix import UnixListener, UnixStream
 from tests import conformance
 from tests.conformance import Stream, Transport
-from tests.helpers import IPV6_AVAILABLE, WAIT, bounded, stdlib_listener, stdlib_socket
+from tests.helpers import (
+    IPV6_AVAILABLE,
+    WAIT,
+    bounded,
+    short_dir,
+    stdlib_listener,
+    stdlib_socket,
+)
 
 
 def connected_pair(host: str) -> conformance.PairFactory:
@@ -83,13 +88,10 @@ async def adopted_socketpair() -> tuple[Stream, socket.socket]:
 def socket_path() -> Iterator[str]:
     """A socket file path in a fresh private directory under /tmp (removed on exit): short
     enough for `sun_path` (107 bytes on Linux), which pytest's `tmp_path` may not be."""
-    directory = Path(tempfile.mkdtemp(prefix="nc-conf-", dir="/tmp"))
-    try:
+    with short_dir(prefix="nc-conf-") as directory:
         path = str(directory / "s")
         assert len(path.encode()) < 107, path
         yield path
-    finally:
-        shutil.rmtree(directory, ignore_errors=True)
 
 
 def stdlib_unix_socket() -> socket.socket:

@@ -15,7 +15,6 @@ import hashlib
 import io
 import logging
 import os
-import select
 import socket
 import ssl
 import threading
@@ -31,6 +30,7 @@ from netcore import BusyError, ClosedError, EndOfStream, LimitExceeded
 from netcore._process import copy_message
 from netcore._tls import TlsStream
 from netcore.socket import TcpListener, TcpStream
+from tests.conformance import arrived
 from tests.conftest import open_fds
 
 T = TypeVar("T")
@@ -930,16 +930,6 @@ def assert_same(got: bytes, expected: bytes) -> None:
             min(len(got), len(expected)),
         )
         pytest.fail(f"got {len(got)} bytes, expected {len(expected)}; first difference at {first}")
-
-
-async def arrived(stream: TlsStream) -> None:
-    """Wait (bounded, polling) until bytes are in `stream`'s kernel receive buffer."""
-    poller = select.poll()
-    poller.register(stream.fileno(), select.POLLIN)
-    give_up = time.monotonic() + WAIT
-    while not poller.poll(0):
-        assert time.monotonic() < give_up, "the stdlib peer's bytes did not arrive"
-        await asyncio.sleep(0.001)
 
 
 @pytest.mark.parametrize("side", SIDES)

@@ -12,13 +12,11 @@ from __future__ import annotations
 import asyncio
 import errno
 import os
-import shutil
 import socket
 import stat
-import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Iterator
+from collections.abc import AsyncIterator, Awaitable
 from pathlib import Path
 from typing import TypeVar
 
@@ -51,16 +49,6 @@ WAIT = 5.0  # every wait in this file is bounded by this many seconds
 async def bounded(awaitable: Awaitable[T]) -> T:
     """`awaitable`, failing the test instead of hanging."""
     return await asyncio.wait_for(awaitable, WAIT)
-
-
-@pytest.fixture
-def sock_dir() -> Iterator[Path]:
-    """A short private directory for socket files (tmp_path can exceed 107 bytes)."""
-    path = Path(tempfile.mkdtemp(prefix="nc-", dir="/tmp"))
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
 
 
 def abstract_name() -> str:
