@@ -63,16 +63,24 @@ def _free_port() -> int:
         return port
 
 
-def tests_impl(session: nox.Session, *pytest_args: str) -> None:
-    """Install the project with its test extras and run pytest."""
-    session.install("-e", ".[test]")
-    session.run("python", "-m", "pytest", *pytest_args, *session.posargs)
-
-
 @nox.session(python=PYTHONS)
 def tests(session: nox.Session) -> None:
-    """The test suite, on every Python found; each async test runs on uvloop and asyncio."""
-    tests_impl(session)
+    """The test suite, on every Python found; each async test runs on uvloop and asyncio.
+
+    With the C speedups (built at install time when there is a C compiler), and on the
+    first Python once more without them (NETCORE_NO_EXTENSIONS=1), since the pure-Python
+    fallback must behave the same.
+    """
+    session.install("-e", ".[test]")
+    probe = "from netcore import _engine; print(_engine.SPEEDUPS)"
+    speedups = session.run("python", "-c", probe, silent=True, env={"NETCORE_NO_EXTENSIONS": ""})
+    if isinstance(speedups, str):  # (None under --no-install's reuse)
+        session.log(f"C speedups in use: {speedups.strip()}")
+        if speedups.strip() != "True" and shutil.which("cc"):
+            session.error("a C compiler is here, but netcore._speedups did not build")
+    session.run("python", "-m", "pytest", *session.posargs)
+    if session.python == PYTHONS[0]:
+        session.run("python", "-m", "pytest", *session.posargs, env={"NETCORE_NO_EXTENSIONS": "1"})
 
 
 @nox.session

@@ -3,11 +3,14 @@
 Theory of operation
 -------------------
 Every operation tries the system call first and waits for readiness only when the kernel
-says `EAGAIN` (`BlockingIOError`). One exception: right after a short receive on a stream
-the kernel buffer was empty a moment ago, so the next receive asks poll(2) first (cheaper
-than a failing receive) or, in `ByteStream.read` without a deadline, simply waits: the
-registration is level-triggered, so data that came meanwhile is reported on the next
-loop iteration.
+says `EAGAIN`. One exception: right after a short receive on a stream the kernel buffer
+was empty a moment ago, so `ByteStream.read` without a deadline simply waits (the
+registration is level-triggered, so data that came meanwhile is reported on the next loop
+iteration), and without the C speedups the next receive elsewhere asks poll(2) first,
+which is cheaper than a receive that fails with an exception.
+The small receives and the sends of the hot paths go through `fd_recv`/`fd_send`: C
+functions that keep the GIL (the sockets never block) and answer "would block" with a
+value, or the same in Python over os.read/os.write when the extension is not built.
 Waiting means a future (one reader slot, one writer slot, a FIFO for accept) plus one
 `add_reader`/`add_writer` registration per fd: the callback wakes the waiter, and the
 registration is dropped only when readiness fires with nobody waiting, so a ping-pong
@@ -48,14 +51,54 @@ import time
 import warnings
 import weakref
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, NoReturn
 
 from ._errors import BusyError, ClosedError
 
-__all__ = ("SocketIO",)
+__all__ = ("SPEEDUPS", "SocketIO", "fd_recv", "fd_send")
 
 _get_running_loop = asyncio.get_running_loop
+
+
+def _read_fd(fd: int, size: int) -> bytes | None:
+    """The pure-Python `fd_recv`: read(2) on a socket is recv(2) with no flags (but for
+    a read of 0 bytes, which returns 0 at once; the C one does the same)."""
+    try:
+        return os.read(fd, size)
+    except BlockingIOError:
+        return None
+
+
+def _write_fd(fd: int, data: Any) -> int:
+    """The pure-Python `fd_send`: write(2) on a socket is send(2) with no flags."""
+    try:
+        return os.write(fd, data)
+    except BlockingIOError:
+        return -1
+
+
+def _load_speedups() -> tuple[Callable[[int, int], bytes | None], Callable[[int, Any], int]]:
+    """The C `recv`/`send` if built and not turned off, else the Python ones."""
+    if not os.environ.get("NETCORE_NO_EXTENSIONS"):
+        try:
+            from . import _speedups  # noqa: PLC0415 (optional, and NETCORE_NO_EXTENSIONS first)
+        except ImportError:  # not built (no compiler at install time): the same, in Python
+            pass
+        else:
+            return _speedups.recv, _speedups.send
+    return _read_fd, _write_fd
+
+
+#: `fd_recv(fd, size)`: one receive of 0..65536 bytes, None when none are there yet.
+#: `fd_send(fd, data)`: one send of a contiguous buffer, -1 when the kernel's buffer is
+#: full. Both raise other failures as the matching `OSError`. The C ones
+#: (netcore/_speedups.c, built when a C compiler was there at install time) keep the GIL,
+#: as the sockets never block, and cost about 1.2k instructions less per round trip;
+#: NETCORE_NO_EXTENSIONS=1 turns them off (the tests run both).
+fd_recv, fd_send = _load_speedups()
+#: Whether `fd_recv`/`fd_send` are the C ones.
+SPEEDUPS = fd_recv is not _read_fd
 
 
 # The plain int family and type: socket.socket's properties convert them to enums, slowly.
@@ -483,6 +526,11 @@ class SocketIO:
             return b""
         if not self._worth_receiving():
             return None
+        if not flags and size <= _BUFFER_SIZE:  # the common case: no exception to build
+            data = fd_recv(self.fd, size)
+            if data is not None:
+                self.drained = len(data) < size and self.is_stream
+            return data
         try:
             return self.recv_now(size, flags)
         except (BlockingIOError, InterruptedError):
@@ -519,10 +567,11 @@ class SocketIO:
     def _worth_receiving(self) -> bool:
         """Whether a receive now may find bytes: yes, except right after a short receive
         when poll(2) says none came since. The mark is spent either way, so the receive
-        after a wait goes straight to the kernel."""
+        after a wait goes straight to the kernel. With the C speedups a receive that finds
+        nothing costs no more than poll(2) (no exception), so it is always worth trying."""
         if self.drained:
             self.drained = False
-            return self.poll_readable()
+            return SPEEDUPS or self.poll_readable()
         return True
 
     def poll_readable(self) -> bool:
@@ -611,16 +660,17 @@ class SocketIO:
                 await self.wait_writable()
 
     def send_now(self, data: Any) -> tuple[int, int]:
-        """One send that never waits: (bytes sent, bytes in `data`).
+        """One send that never waits: (bytes sent, or -1 when the kernel's buffer was
+        full; bytes in `data`).
 
-        The synchronous first step of `sendall`, also taken by the facade directly.
+        The synchronous first step of `sendall`, also taken by the facade directly; -1
+        rather than 0 so that an empty datagram that could not go yet is sent by
+        `send_rest`, not taken as sent.
         """
         if self.closed:
             raise ClosedError()
         try:
-            sent = self.sock.send(data)
-        except (BlockingIOError, InterruptedError):
-            sent = 0
+            sent = fd_send(self.fd, data)
         except BufferError:  # not contiguous: the same bytes, flat (send_rest does too)
             return self.send_now(flat_view(data))
         if type(data) is bytes:
@@ -629,13 +679,14 @@ class SocketIO:
             return sent, view.nbytes
 
     async def send_rest(self, data: Any, sent: int) -> None:
-        """Finish what `send_now` began: send `data` from byte `sent` on, waiting as needed."""
+        """Finish what `send_now` began: send `data` from byte `sent` on (-1: none went
+        yet), waiting as needed."""
         if not self.is_stream:
-            # A datagram goes whole or not at all: `sent` is 0 here.
+            # A datagram goes whole or not at all: `sent` is -1 here.
             await self.wait_writable()
             await self.send(data if type(data) is bytes else flat_view(data))
             return
-        view = flat_view(data)[sent:]
+        view = flat_view(data)[max(sent, 0) :]
         while view:
             await self.wait_writable()
             if self.closed:

@@ -27,7 +27,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     from typing_extensions import Self
 
-from ._engine import SocketIO, _get_running_loop, flat_view
+from ._engine import SocketIO, _get_running_loop, fd_recv, fd_send, flat_view
 from ._errors import ClosedError, EndOfStream, LimitExceeded
 from ._timeout import check_seconds
 
@@ -359,11 +359,14 @@ class ByteStream(AsyncSocketBase):
                 if io.closed:
                     raise ClosedError()
                 return b""
-            try:
-                if size > _MAX_READ:
+            if size > _MAX_READ:
+                try:
                     return io.recv_now(size, 0)
-                data = io.sock.recv(size)  # recv_now's small case, written out
-            except (BlockingIOError, InterruptedError):
+                except (BlockingIOError, InterruptedError):
+                    wait = True
+                    continue
+            data = fd_recv(io.fd, size)  # try_recv's common case, written out
+            if data is None:
                 wait = True
                 continue
             io.drained = len(data) < size and io.is_stream
@@ -512,10 +515,7 @@ class ByteStream(AsyncSocketBase):
         if type(data) is bytes and not io.closed:
             # _write_now and SocketIO.send_now written out for the common case: this is
             # every write of a server's answer.
-            try:
-                sent = io.sock.send(data)
-            except (BlockingIOError, InterruptedError):
-                sent = 0
+            sent = fd_send(io.fd, data)
             total = len(data)
         else:
             sent, total = self._write_now(data)

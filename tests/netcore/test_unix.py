@@ -983,7 +983,7 @@ async def test_datagram_write_of_a_spread_buffer_waits_and_goes_whole() -> None:
     theirs.settimeout(WAIT)
     with theirs, UnixDatagram._wrap(UnixSocket.from_socket(ours)._io) as datagram:
         queued = 0
-        while datagram._io.send_now(b"fill")[0]:  # until the peer's queue is full
+        while datagram._io.send_now(b"fill")[0] > 0:  # until the peer's queue is full (-1)
             queued += 1
         writer = asyncio.create_task(datagram.write_bytes(memoryview(b"s-p-r-e-a-d-")[::2]))
         await asyncio.sleep(0.05)

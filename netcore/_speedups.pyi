@@ -1,0 +1,6 @@
+"""Types of the optional C speedups (netcore/_speedups.c)."""
+
+from typing import Any
+
+def recv(fd: int, size: int, /) -> bytes | None: ...
+def send(fd: int, data: Any, /) -> int: ...
