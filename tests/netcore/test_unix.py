@@ -997,6 +997,25 @@ async def test_datagram_write_of_a_spread_buffer_waits_and_goes_whole() -> None:
         assert theirs.recv(100) == b"<ab>"
 
 
+async def test_datagram_empty_write_to_a_full_peer_waits_and_arrives() -> None:
+    """An empty datagram is a datagram: to a full peer it waits for room like any other
+    (it used to be taken as sent, and dropped, when the kernel said EAGAIN)."""
+    theirs, ours = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+    theirs.settimeout(WAIT)
+    with theirs, UnixDatagram._wrap(UnixSocket.from_socket(ours)._io) as datagram:
+        queued = 0
+        while datagram._io.send_now(b"fill")[0] > 0:  # until the peer's queue is full (-1)
+            queued += 1
+        writer = asyncio.create_task(datagram.write_bytes(b""))
+        await asyncio.sleep(0.05)
+        assert not writer.done()
+        for _ in range(queued):
+            assert theirs.recv(100) == b"fill"
+        assert await bounded(writer) == 0
+        theirs.setblocking(False)
+        assert theirs.recv(100) == b""  # the empty datagram itself, not "nothing there"
+
+
 async def test_datagram_unbound_sender_is_unnamed(sock_dir: Path) -> None:
     path = str(sock_dir / "d.sock")
     with UnixDatagram(path) as receiver, stdlib(socket.SOCK_DGRAM) as sender:
