@@ -50,9 +50,15 @@ SERVERS: dict[str, tuple[str, tuple[str, ...], str | None]] = {
     "trio": ("trio.serve_tcp", ("tcp",), "trio"),
     "anyio": ("anyio streams on uvloop", ("tcp",), "anyio"),
     "gevent": ("gevent StreamServer", ("tcp",), "gevent"),
-    # Not in the default set: the same servers on the stock asyncio loop.
+    # Not in the default set: the same servers on the stock asyncio loop, and netcore
+    # without its C speedups.
     "netcore-asyncio": ("netcore on the stock asyncio loop", ("tcp", "unix"), None),
     "protocol-asyncio": ("asyncio.Protocol on the stock loop", ("tcp", "unix"), None),
+    "netcore-pure": (
+        "netcore without its C speedups (NETCORE_NO_EXTENSIONS=1)",
+        ("tcp", "unix"),
+        None,
+    ),
 }
 DEFAULT_SERVERS = {
     "tcp": ["netcore", "protocol", "floor", "streams", "threads", "trio", "anyio", "gevent"],
@@ -70,6 +76,8 @@ def serve_netcore(address: Address, loop_name: str) -> None:
 
     # netcore picks its loop when `run` is called; NETCORE_LOOP=asyncio forces the stock one.
     os.environ["NETCORE_LOOP"] = "asyncio" if loop_name == "asyncio" else "uvloop"
+    if loop_name == "pure":  # the speedups' pure-Python fallback, on uvloop
+        os.environ["NETCORE_NO_EXTENSIONS"] = "1"
     import netcore
 
     async def handle(conn: Any) -> None:
