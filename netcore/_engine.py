@@ -56,7 +56,7 @@ from typing import Any, NoReturn
 
 from ._errors import BusyError, ClosedError
 
-__all__ = ("SPEEDUPS", "SocketIO", "fd_recv", "fd_send")
+__all__ = ("RECV_MAX", "SPEEDUPS", "SocketIO", "fd_recv", "fd_send")
 
 _get_running_loop = asyncio.get_running_loop
 
@@ -78,6 +78,10 @@ def _write_fd(fd: int, data: Any) -> int:
         return -1
 
 
+#: The most one `fd_recv` takes (the size of the C one's buffer, checked when it loads).
+RECV_MAX = 65536
+
+
 def _load_speedups() -> tuple[Callable[[int, int], bytes | None], Callable[[int, Any], int]]:
     """The C `recv`/`send` if built and not turned off, else the Python ones."""
     if not os.environ.get("NETCORE_NO_EXTENSIONS"):
@@ -86,16 +90,18 @@ def _load_speedups() -> tuple[Callable[[int, int], bytes | None], Callable[[int,
         except ImportError:  # not built (no compiler at install time): the same, in Python
             pass
         else:
-            return _speedups.recv, _speedups.send
+            if _speedups.RECV_MAX == RECV_MAX:  # (else a stale build: not to be trusted)
+                return _speedups.recv, _speedups.send
     return _read_fd, _write_fd
 
 
-#: `fd_recv(fd, size)`: one receive of 0..65536 bytes, None when none are there yet.
+#: `fd_recv(fd, size)`: one receive of 0..RECV_MAX bytes, None when none are there yet.
 #: `fd_send(fd, data)`: one send of a contiguous buffer, -1 when the kernel's buffer is
 #: full. Both raise other failures as the matching `OSError`. The C ones
-#: (netcore/_speedups.c, built when a C compiler was there at install time) keep the GIL,
-#: as the sockets never block, and cost about 1.2k instructions less per round trip;
-#: NETCORE_NO_EXTENSIONS=1 turns them off (the tests run both).
+#: (netcore/_speedups.c, built when a C compiler was there at install time) never wait
+#: (MSG_DONTWAIT, whatever a copy of the socket did to its O_NONBLOCK), so they keep the
+#: GIL, and cost about 2.4k instructions less per round trip than the stdlib's calls.
+#: NETCORE_NO_EXTENSIONS (any non-empty value) turns them off; the tests run both.
 fd_recv, fd_send = _load_speedups()
 #: Whether `fd_recv`/`fd_send` are the C ones.
 SPEEDUPS = fd_recv is not _read_fd
@@ -397,6 +403,13 @@ class SocketIO:
             self.lingers = [False]
         copy.lingers = self.lingers
 
+    def live_fd(self) -> int:
+        """The fd for `fd_recv`/`fd_send`: -1 if the socket object was closed behind our
+        back (by whoever gave it to `from_socket`), so that the syscall says EBADF, as the
+        stdlib's would, instead of reaching whatever socket reuses the number.
+        (`ByteStream.read` and `write_bytes` write this out.)"""
+        return -1 if self.sock._closed else self.fd  # type: ignore[attr-defined]
+
     def check_open(self) -> None:
         """Raise `ClosedError` if the socket was closed."""
         if self.closed:
@@ -524,10 +537,11 @@ class SocketIO:
             raise ClosedError()
         if self.read_shut:
             return b""
-        if not self._worth_receiving():
+        small = not flags and size <= RECV_MAX  # the common case: no exception to build
+        if not self._worth_receiving(SPEEDUPS and small):
             return None
-        if not flags and size <= _BUFFER_SIZE:  # the common case: no exception to build
-            data = fd_recv(self.fd, size)
+        if small:
+            data = fd_recv(self.live_fd(), size)
             if data is not None:
                 self.drained = len(data) < size and self.is_stream
             return data
@@ -564,14 +578,15 @@ class SocketIO:
                 return data
             await self.wait_readable()
 
-    def _worth_receiving(self) -> bool:
+    def _worth_receiving(self, cheap_miss: bool = False) -> bool:
         """Whether a receive now may find bytes: yes, except right after a short receive
         when poll(2) says none came since. The mark is spent either way, so the receive
-        after a wait goes straight to the kernel. With the C speedups a receive that finds
-        nothing costs no more than poll(2) (no exception), so it is always worth trying."""
+        after a wait goes straight to the kernel. `cheap_miss`: the receive to be made
+        costs no more than poll(2) when it finds nothing (the C `fd_recv` answers None,
+        no exception), so it is worth trying in any case."""
         if self.drained:
             self.drained = False
-            return SPEEDUPS or self.poll_readable()
+            return cheap_miss or self.poll_readable()
         return True
 
     def poll_readable(self) -> bool:
@@ -670,7 +685,7 @@ class SocketIO:
         if self.closed:
             raise ClosedError()
         try:
-            sent = fd_send(self.fd, data)
+            sent = fd_send(self.live_fd(), data)
         except BufferError:  # not contiguous: the same bytes, flat (send_rest does too)
             return self.send_now(flat_view(data))
         if type(data) is bytes:

@@ -3,13 +3,17 @@
  *
  * Optional: setup.py builds it when a C compiler is there, and netcore/_engine.py falls
  * back to os.read/os.write (the same syscalls with flags 0) when it is missing or when
- * NETCORE_NO_EXTENSIONS is set. Both forms behave the same; the tests run both.
+ * NETCORE_NO_EXTENSIONS is set. Both forms behave the same (the tests run both), except
+ * on a socket that a copy switched to blocking mode, where os.read/os.write wait (without
+ * the GIL), as the stdlib's socket calls did.
  *
- * Why it is faster: the engine's sockets are non-blocking, so these calls never wait
- * and can keep the GIL (the stdlib releases and retakes it around every call: about
- * 600 instructions each); a receive goes into one static buffer, guarded by the GIL, and
- * is copied into a bytes object of the size that came (the stdlib allocates `size`
- * bytes, then shrinks them); "would block" is a return value, not an exception.
+ * Why it is faster: these calls never wait (MSG_DONTWAIT: the descriptor's own
+ * O_NONBLOCK is shared with every copy of it, and a copy handed out by to_socket() may
+ * turn it off), so they can keep the GIL (the stdlib releases and retakes it around
+ * every call: about 600 instructions each); a receive goes into one static buffer,
+ * guarded by the GIL, and is copied into a bytes object of the size that came (the
+ * stdlib allocates `size` bytes, then shrinks them); "would block" is a return value,
+ * not an exception.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -26,25 +30,28 @@
 /* Only touched with the GIL held, and no call inside gives it up. */
 static char recv_buffer[RECV_MAX];
 
+/* The descriptor in `obj` (an int), or -1 with an exception set. A negative one, such
+ * as a closed socket's fileno(), goes to the syscall, which answers EBADF. */
 static int
-fd_from(PyObject *obj)
+fd_from(PyObject *obj, int *fd)
 {
-    long fd = PyLong_AsLong(obj);
-    if (fd == -1 && PyErr_Occurred()) {
+    long value = PyLong_AsLong(obj);
+    if (value == -1 && PyErr_Occurred()) {
         return -1;
     }
-    if (fd < 0 || fd > INT_MAX) {
-        PyErr_Format(PyExc_ValueError, "file descriptor out of range: %ld", fd);
+    if (value < INT_MIN || value > INT_MAX) {
+        PyErr_Format(PyExc_ValueError, "file descriptor out of range: %ld", value);
         return -1;
     }
-    return (int)fd;
+    *fd = (int)value;
+    return 0;
 }
 
 PyDoc_STRVAR(recv_doc,
 "recv(fd, size, /)\n--\n\n"
-"One recv(2) of at most `size` (0..65536) bytes from the non-blocking socket `fd`: the\n"
-"bytes (b'' at end of stream), or None when none are there yet. Other failures raise\n"
-"the matching OSError subclass.");
+"One recv(2) of at most `size` (0..RECV_MAX) bytes from the socket `fd`, never waiting:\n"
+"the bytes (b'' at end of stream), or None when none are there yet. Other failures\n"
+"raise the matching OSError subclass.");
 
 static PyObject *
 speedups_recv(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
@@ -53,8 +60,8 @@ speedups_recv(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nar
         PyErr_Format(PyExc_TypeError, "recv() takes 2 arguments (%zd given)", nargs);
         return NULL;
     }
-    int fd = fd_from(args[0]);
-    if (fd < 0) {
+    int fd;
+    if (fd_from(args[0], &fd) < 0) {
         return NULL;
     }
     Py_ssize_t size = PyLong_AsSsize_t(args[1]);
@@ -68,7 +75,8 @@ speedups_recv(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nar
     for (;;) {
         /* read(2) for 0 bytes, as the fallback's os.read: it returns 0 at once, where a
          * recv(2) of 0 bytes would take a datagram or answer EAGAIN. Never asked for. */
-        ssize_t n = size ? recv(fd, recv_buffer, (size_t)size, 0) : read(fd, recv_buffer, 0);
+        ssize_t n = size ? recv(fd, recv_buffer, (size_t)size, MSG_DONTWAIT)
+                         : read(fd, recv_buffer, 0);
         if (n >= 0) {
             return PyBytes_FromStringAndSize(recv_buffer, n);
         }
@@ -86,8 +94,8 @@ speedups_recv(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nar
 
 PyDoc_STRVAR(send_doc,
 "send(fd, data, /)\n--\n\n"
-"One send(2) of the bytes-like `data` (C-contiguous, else BufferError) on the\n"
-"non-blocking socket `fd`: the count sent, or -1 when the kernel's buffer is full.\n"
+"One send(2) of the bytes-like `data` (C-contiguous, else BufferError) on the socket\n"
+"`fd`, never waiting: the count sent, or -1 when the kernel's buffer is full.\n"
 "Other failures raise the matching OSError subclass.");
 
 static PyObject *
@@ -97,8 +105,8 @@ speedups_send(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nar
         PyErr_Format(PyExc_TypeError, "send() takes 2 arguments (%zd given)", nargs);
         return NULL;
     }
-    int fd = fd_from(args[0]);
-    if (fd < 0) {
+    int fd;
+    if (fd_from(args[0], &fd) < 0) {
         return NULL;
     }
     Py_buffer view;
@@ -107,7 +115,7 @@ speedups_send(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nar
     }
     ssize_t n;
     for (;;) {
-        n = send(fd, view.buf, (size_t)view.len, 0);
+        n = send(fd, view.buf, (size_t)view.len, MSG_DONTWAIT);
         if (n >= 0) {
             break;
         }
@@ -116,7 +124,9 @@ speedups_send(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nar
             break;
         }
         if (errno != EINTR) {
+            int failure = errno; /* releasing the buffer may run Python code (PEP 688) */
             PyBuffer_Release(&view);
+            errno = failure;
             return PyErr_SetFromErrno(PyExc_OSError);
         }
         if (PyErr_CheckSignals() < 0) {
@@ -145,5 +155,10 @@ static struct PyModuleDef speedups_module = {
 PyMODINIT_FUNC
 PyInit__speedups(void)
 {
-    return PyModule_Create(&speedups_module);
+    PyObject *module = PyModule_Create(&speedups_module);
+    if (module != NULL && PyModule_AddIntConstant(module, "RECV_MAX", RECV_MAX) < 0) {
+        Py_DECREF(module);
+        return NULL;
+    }
+    return module;
 }

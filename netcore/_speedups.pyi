@@ -2,5 +2,7 @@
 
 from typing import Any
 
+RECV_MAX: int
+
 def recv(fd: int, size: int, /) -> bytes | None: ...
 def send(fd: int, data: Any, /) -> int: ...

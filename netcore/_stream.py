@@ -27,7 +27,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     from typing_extensions import Self
 
-from ._engine import SocketIO, _get_running_loop, fd_recv, fd_send, flat_view
+from ._engine import RECV_MAX, SocketIO, _get_running_loop, fd_recv, fd_send, flat_view
 from ._errors import ClosedError, EndOfStream, LimitExceeded
 from ._timeout import check_seconds
 
@@ -359,13 +359,16 @@ class ByteStream(AsyncSocketBase):
                 if io.closed:
                     raise ClosedError()
                 return b""
-            if size > _MAX_READ:
+            if size > RECV_MAX:
                 try:
                     return io.recv_now(size, 0)
                 except (BlockingIOError, InterruptedError):
                     wait = True
                     continue
-            data = fd_recv(io.fd, size)  # try_recv's common case, written out
+            # try_recv's common case, written out. If the socket object was closed behind
+            # our back (from_socket's caller closing theirs), -1: EBADF, as the stdlib
+            # says then, never a receive from whatever reuses the number.
+            data = fd_recv(-1 if io.sock._closed else io.fd, size)  # type: ignore[attr-defined]
             if data is None:
                 wait = True
                 continue
@@ -515,7 +518,7 @@ class ByteStream(AsyncSocketBase):
         if type(data) is bytes and not io.closed:
             # _write_now and SocketIO.send_now written out for the common case: this is
             # every write of a server's answer.
-            sent = fd_send(io.fd, data)
+            sent = fd_send(-1 if io.sock._closed else io.fd, data)  # type: ignore[attr-defined]
             total = len(data)
         else:
             sent, total = self._write_now(data)
