@@ -78,7 +78,7 @@ def tests(session: nox.Session) -> None:
     if isinstance(said, str):  # (None when nox skips commands)
         built = "speedups: True" in said.splitlines()
         session.log(f"C speedups in use: {built}")
-        if not built and shutil.which(os.environ.get("CC", "cc")):
+        if not built and shutil.which((os.environ.get("CC") or "cc").split()[0]):
             session.error("a C compiler is here, but netcore._speedups did not build")
     session.run("python", "-m", "pytest", *session.posargs, env=with_c)
     if session.python == PYTHONS[0]:

@@ -80,6 +80,12 @@ def _write_fd(fd: int, data: Any) -> int:
 
 #: The most one `fd_recv` takes (the size of the C one's buffer, checked when it loads).
 RECV_MAX = 65536
+#: What the C speedups must say their VERSION is: a build left over from an older
+#: netcore/_speedups.c (an in-place build outlives a `git pull`) is not used.
+_SPEEDUPS_VERSION = 2
+#: On every receive and send: never wait, even when a copy of the socket (the open file,
+#: and so O_NONBLOCK, is shared) was switched to blocking mode, e.g. by to_socket().
+_DONTWAIT = socket.MSG_DONTWAIT
 
 
 def _load_speedups() -> tuple[Callable[[int, int], bytes | None], Callable[[int, Any], int]]:
@@ -90,7 +96,8 @@ def _load_speedups() -> tuple[Callable[[int, int], bytes | None], Callable[[int,
         except ImportError:  # not built (no compiler at install time): the same, in Python
             pass
         else:
-            if _speedups.RECV_MAX == RECV_MAX:  # (else a stale build: not to be trusted)
+            stale = getattr(_speedups, "VERSION", None) != _SPEEDUPS_VERSION
+            if not stale and _speedups.RECV_MAX == RECV_MAX:
                 return _speedups.recv, _speedups.send
     return _read_fd, _write_fd
 
@@ -404,11 +411,13 @@ class SocketIO:
         copy.lingers = self.lingers
 
     def live_fd(self) -> int:
-        """The fd for `fd_recv`/`fd_send`: -1 if the socket object was closed behind our
-        back (by whoever gave it to `from_socket`), so that the syscall says EBADF, as the
-        stdlib's would, instead of reaching whatever socket reuses the number.
-        (`ByteStream.read` and `write_bytes` write this out.)"""
-        return -1 if self.sock._closed else self.fd  # type: ignore[attr-defined]
+        """The fd to read or write by number: the socket object's own once it was closed
+        behind our back (by whoever gave it to `from_socket`): -1 if the descriptor is
+        really closed, so that the syscall says EBADF as the stdlib's would, instead of
+        reaching whatever socket reuses the number; still the fd while makefile() files
+        keep it open. (`ByteStream.read` and `write_bytes` write this out.)"""
+        sock = self.sock
+        return sock.fileno() if sock._closed else self.fd  # type: ignore[attr-defined]
 
     def check_open(self) -> None:
         """Raise `ClosedError` if the socket was closed."""
@@ -555,13 +564,13 @@ class SocketIO:
         if size <= _BUFFER_SIZE:
             # Small: recv(n) allocates n bytes and shrinks them to what came, which is
             # cheaper than the reused buffer plus a copy (malloc serves 64 KiB from the heap).
-            data = self.sock.recv(size, flags)
+            data = self.sock.recv(size, flags | _DONTWAIT)
         else:
             # Large: a fresh buffer per call would go to mmap and back every time
             # (cpython #85451), so receive into the thread's reused one and copy out.
             size = min(size, _MAX_RECEIVE)
             view = _receive_buffer(size)
-            data = view[: self.sock.recv_into(view, size, flags)].tobytes()
+            data = view[: self.sock.recv_into(view, size, flags | _DONTWAIT)].tobytes()
         if not flags:
             self.drained = len(data) < size and self.is_stream
         return data
@@ -613,7 +622,7 @@ class SocketIO:
                 await self.wait_readable()
                 continue
             try:
-                n = self.sock.recv_into(view, size)
+                n = self.sock.recv_into(view, size, _DONTWAIT)
             except (BlockingIOError, InterruptedError):
                 await self.wait_readable()
                 continue
@@ -629,7 +638,7 @@ class SocketIO:
             if self.read_shut:
                 return 0
             try:
-                return self.sock.recv_into(buffer, size, flags)
+                return self.sock.recv_into(buffer, size, flags | _DONTWAIT)
             except (BlockingIOError, InterruptedError):
                 await self.wait_readable()
 
@@ -643,7 +652,7 @@ class SocketIO:
             if self.read_shut:
                 return b"", None  # no sender: the caller says how it spells that
             try:
-                n, address = self.sock.recvfrom_into(view, size)
+                n, address = self.sock.recvfrom_into(view, size, _DONTWAIT)
             except (BlockingIOError, InterruptedError):
                 await self.wait_readable()
             else:
@@ -660,7 +669,7 @@ class SocketIO:
             if self.read_shut:
                 return b"", [], 0, None
             try:
-                return self.sock.recvmsg(size, ancillary_size, flags)
+                return self.sock.recvmsg(size, ancillary_size, flags | _DONTWAIT)
             except (BlockingIOError, InterruptedError):
                 await self.wait_readable()
 
@@ -670,7 +679,7 @@ class SocketIO:
             if self.closed:
                 raise ClosedError()
             try:
-                return self.sock.send(data)
+                return self.sock.send(data, _DONTWAIT)
             except (BlockingIOError, InterruptedError):
                 await self.wait_writable()
 
@@ -707,7 +716,7 @@ class SocketIO:
             if self.closed:
                 raise ClosedError()
             try:
-                sent = self.sock.send(view)
+                sent = self.sock.send(view, _DONTWAIT)
             except (BlockingIOError, InterruptedError):
                 continue
             view = view[sent:]
@@ -729,7 +738,7 @@ class SocketIO:
             if self.closed:
                 raise ClosedError()
             try:
-                sent = self.sock.sendmsg(views[:_IOV_MAX])
+                sent = self.sock.sendmsg(views[:_IOV_MAX], (), _DONTWAIT)
             except (BlockingIOError, InterruptedError):
                 await self.wait_writable()
                 continue
@@ -749,7 +758,7 @@ class SocketIO:
             if self.closed:
                 raise ClosedError()
             try:
-                return self.sock.sendmsg(buffers, ancillary)
+                return self.sock.sendmsg(buffers, ancillary, _DONTWAIT)
             except (BlockingIOError, InterruptedError):
                 await self.wait_writable()
 
@@ -760,7 +769,7 @@ class SocketIO:
             if self.closed:
                 raise ClosedError()
             try:
-                return self.sock.sendto(data, address)
+                return self.sock.sendto(data, _DONTWAIT, address)
             except (BlockingIOError, InterruptedError):
                 pass
             except BufferError:  # not contiguous: the same bytes, flat (as send_now)
@@ -857,7 +866,7 @@ class SocketIO:
             if self.closed:
                 raise ClosedError()
             try:
-                sent = os.sendfile(self.fd, fileno, offset + sent_total, count - sent_total)
+                sent = os.sendfile(self.live_fd(), fileno, offset + sent_total, count - sent_total)
             except (BlockingIOError, InterruptedError):
                 await self.wait_writable()
                 continue

@@ -156,7 +156,10 @@ PyMODINIT_FUNC
 PyInit__speedups(void)
 {
     PyObject *module = PyModule_Create(&speedups_module);
-    if (module != NULL && PyModule_AddIntConstant(module, "RECV_MAX", RECV_MAX) < 0) {
+    /* VERSION: what netcore/_engine.py checks, so that a stale in-place build is not
+     * used; raise it with every change of behaviour here. */
+    if (module != NULL && (PyModule_AddIntConstant(module, "RECV_MAX", RECV_MAX) < 0 ||
+                           PyModule_AddIntConstant(module, "VERSION", 2) < 0)) {
         Py_DECREF(module);
         return NULL;
     }

@@ -365,10 +365,10 @@ class ByteStream(AsyncSocketBase):
                 except (BlockingIOError, InterruptedError):
                     wait = True
                     continue
-            # try_recv's common case, written out. If the socket object was closed behind
-            # our back (from_socket's caller closing theirs), -1: EBADF, as the stdlib
-            # says then, never a receive from whatever reuses the number.
-            data = fd_recv(-1 if io.sock._closed else io.fd, size)  # type: ignore[attr-defined]
+            # try_recv's common case, written out (for a socket object closed behind our
+            # back, SocketIO.live_fd: never a receive from whatever reuses the number).
+            sock = io.sock
+            data = fd_recv(sock.fileno() if sock._closed else io.fd, size)  # type: ignore[attr-defined]
             if data is None:
                 wait = True
                 continue
@@ -518,7 +518,8 @@ class ByteStream(AsyncSocketBase):
         if type(data) is bytes and not io.closed:
             # _write_now and SocketIO.send_now written out for the common case: this is
             # every write of a server's answer.
-            sent = fd_send(-1 if io.sock._closed else io.fd, data)  # type: ignore[attr-defined]
+            sock = io.sock  # (and live_fd, as in read)
+            sent = fd_send(sock.fileno() if sock._closed else io.fd, data)  # type: ignore[attr-defined]
             total = len(data)
         else:
             sent, total = self._write_now(data)

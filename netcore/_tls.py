@@ -213,7 +213,7 @@ class TlsStream(TcpStream):
                         break
                     view = memoryview(self._outgoing.read())
                 while view:
-                    view = view[sock.send(view) :]
+                    view = view[sock.send(view, socket.MSG_DONTWAIT) :]
                 view = None
         except (BlockingIOError, InterruptedError):
             self._unsent = view

@@ -5,6 +5,7 @@ NETCORE_NO_EXTENSIONS=1). The peers are stdlib sockets."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import errno
 import fcntl
@@ -15,11 +16,14 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+import types
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+import netcore
 from netcore import _engine
 from netcore.unix import UnixSocket
 from tests.helpers import bounded
@@ -308,64 +312,98 @@ def test_no_extensions_turns_the_c_form_off() -> None:
     assert on.stdout.strip() == str(_speedups is not None)
 
 
+def _drain(sock: socket.socket, received: bytearray, began: list[float]) -> None:
+    """After 0.2 s, receive 4 MiB from `sock` into `received`; note when it began."""
+    time.sleep(0.2)
+    began.append(time.monotonic())
+    while len(received) < 4 << 20:
+        chunk = sock.recv(1 << 20)
+        if not chunk:
+            return
+        received.extend(chunk)
+
+
 async def test_a_clone_in_blocking_mode_leaves_reads_and_writes_waiting_on_the_loop() -> None:
     """to_socket() hands a copy out in blocking mode, and O_NONBLOCK is shared: netcore's
-    read and write must still wait on the loop (a thread is the peer here, and would
-    never run if they blocked with the GIL held)."""
-    ours, theirs = socket.socketpair()
-    theirs.settimeout(5)
-    with theirs, UnixSocket.from_socket(ours) as stream:
-        stream.try_clone().to_socket().close()  # blocking mode, for every copy
-        assert not fcntl.fcntl(stream.fileno(), fcntl.F_GETFL) & os.O_NONBLOCK
+    reads (through fd_recv, and large ones) and writes must still wait on the loop, not in
+    the kernel: a ticker task has to run while they wait for the peer thread."""
+    if not _engine.SPEEDUPS:
+        pytest.skip("the Python form's os.read/os.write wait there, as socket.recv did")
+    ticks: list[float] = []
 
-        def later() -> None:
-            time.sleep(0.2)
-            theirs.sendall(b"hello")
+    async def ticker() -> None:
+        while True:
+            ticks.append(time.monotonic())
+            await asyncio.sleep(0.01)
 
-        sender = threading.Thread(target=later)
-        sender.start()
-        try:
-            assert await bounded(stream.read(10)) == b"hello"
-        finally:
-            sender.join(5)
-        received = bytearray()
+    def ran_meanwhile(since: float, until: float) -> bool:
+        return any(since < tick < until for tick in ticks)
 
-        def drain() -> None:
-            time.sleep(0.2)
-            while len(received) < 4 << 20:
-                chunk = theirs.recv(1 << 20)
-                if not chunk:
-                    return
-                received.extend(chunk)
+    ticking = asyncio.create_task(ticker())
+    try:
+        for size in (10, 1 << 20, 4 << 20):  # fd_recv's size, a large read, then a write
+            ours, theirs = socket.socketpair()  # a fresh one: the first read tries at once
+            theirs.settimeout(5)
+            with theirs, UnixSocket.from_socket(ours) as stream:
+                stream.try_clone().to_socket().close()  # blocking mode, for every copy
+                assert not fcntl.fcntl(stream.fileno(), fcntl.F_GETFL) & os.O_NONBLOCK
+                began = time.monotonic()
+                if size < 4 << 20:
+                    sender = threading.Timer(0.2, theirs.sendall, (b"hello",))
+                    sender.start()
+                    try:
+                        assert await bounded(stream.read(size)) == b"hello"
+                    finally:
+                        sender.join(5)
+                    assert ran_meanwhile(began + 0.05, began + 0.2), size
+                    continue
+                received = bytearray()
+                drain_began: list[float] = []
 
-        drainer = threading.Thread(target=drain)
-        drainer.start()
-        try:
-            assert await bounded(stream.write_bytes(b"x" * (4 << 20))) == 4 << 20
-        finally:
-            drainer.join(5)
-        assert len(received) == 4 << 20
+                drainer = threading.Thread(target=_drain, args=(theirs, received, drain_began))
+                drainer.start()
+                try:
+                    assert await bounded(stream.write_bytes(b"x" * (4 << 20))) == 4 << 20
+                finally:
+                    drainer.join(5)
+                assert len(received) == 4 << 20
+                assert ran_meanwhile(began + 0.05, drain_began[0]), "the write blocked"
+    finally:
+        ticking.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await ticking
 
 
-async def test_a_socket_closed_behind_netcores_back_is_ebadf_not_a_stranger() -> None:
+async def test_a_socket_closed_behind_netcores_back_is_ebadf_not_a_stranger(
+    tmp_path: Path,
+) -> None:
     """from_socket's caller closing their own reference: the number may be reused at
     once, and netcore must not read from or write to whatever reuses it (EBADF, as the
-    stdlib's calls say)."""
+    stdlib's calls say), by any path."""
     ours, theirs = socket.socketpair()
-    with theirs:
-        stream = UnixSocket.from_socket(ours)
+    file = tmp_path / "data"
+    file.write_bytes(b"file bytes")
+    with theirs, UnixSocket.from_socket(ours) as stream, open(file, "rb") as source:
         number = stream.fileno()
         ours.close()  # by mistake: netcore owns it now
         stranger, other_end = socket.socketpair()  # lowest free numbers: reuses `number`
         with stranger, other_end:
-            assert number in (stranger.fileno(), other_end.fileno())
+            if number not in (stranger.fileno(), other_end.fileno()):
+                pytest.skip("another thread took the freed descriptor number first")
             other_end.setblocking(False)
             stranger.setblocking(False)
             stranger.send(b"not yours")
             other_end.send(b"not yours")
-            for operation in (stream.write_bytes(b"secret"), stream.read(100)):
+            operations: list[Callable[[], Awaitable[object]]] = [
+                lambda: stream.write_bytes(b"secret"),  # written out in write_bytes
+                lambda: stream.write_bytes(bytearray(b"secret")),  # send_now
+                lambda: stream.read(100),  # written out in read
+                lambda: stream._io.recv(100),  # try_recv
+                lambda: stream.send_file(source),  # sendfile(2)
+            ]
+            for operation in operations:
                 with pytest.raises(OSError, match="descriptor") as raised:
-                    await bounded(operation)
+                    await bounded(operation())
                 assert raised.value.errno == errno.EBADF
             assert other_end.recv(100) == b"not yours"  # still there: nothing read
             assert stranger.recv(100) == b"not yours"  # and nothing written
@@ -374,3 +412,37 @@ async def test_a_socket_closed_behind_netcores_back_is_ebadf_not_a_stranger() ->
             stream.close()  # closes nothing more: its socket object is closed already
             other_end.send(b"still open")
             assert stranger.recv(100) == b"still open"
+
+
+async def test_a_socket_closed_with_a_file_still_open_keeps_working() -> None:
+    """socket.close() with a makefile() still open leaves the descriptor open, and the
+    stdlib's calls keep working: so do netcore's."""
+    ours, theirs = socket.socketpair()
+    theirs.settimeout(5)
+    reader = ours.makefile("rb")
+    ours.close()  # the descriptor stays open for `reader`
+    with theirs, reader, UnixSocket.from_socket(ours) as stream:
+        theirs.sendall(b"line\nrest")
+        assert await bounded(stream.read_line()) == b"line\n"
+        assert await bounded(stream.read(100)) == b"rest"
+        assert await bounded(stream.write_bytes(b"back")) == 4
+        assert await bounded(stream.write_bytes(bytearray(b"!"))) == 1
+        assert theirs.recv(100) == b"back!"
+
+
+def test_a_stale_build_is_not_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An in-place build outlives a `git pull`: one without the VERSION this netcore
+    expects (or with another buffer size) is left alone, for the Python form."""
+    monkeypatch.delenv("NETCORE_NO_EXTENSIONS", raising=False)
+    for attributes in ({}, {"VERSION": 1, "RECV_MAX": 65536}, {"VERSION": 2, "RECV_MAX": 4096}):
+        stale = types.ModuleType("netcore._speedups")
+        stale.recv = stale.send = print  # type: ignore[attr-defined]
+        for name, value in attributes.items():
+            setattr(stale, name, value)
+        monkeypatch.setitem(sys.modules, "netcore._speedups", stale)
+        monkeypatch.setattr(netcore, "_speedups", stale, raising=False)
+        assert _engine._load_speedups() == (_engine._read_fd, _engine._write_fd), attributes
+    if _speedups is not None:
+        monkeypatch.setitem(sys.modules, "netcore._speedups", _speedups)
+        monkeypatch.setattr(netcore, "_speedups", _speedups)
+        assert _engine._load_speedups() == (_speedups.recv, _speedups.send)
