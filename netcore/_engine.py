@@ -415,7 +415,8 @@ class SocketIO:
         behind our back (by whoever gave it to `from_socket`): -1 if the descriptor is
         really closed, so that the syscall says EBADF as the stdlib's would, instead of
         reaching whatever socket reuses the number; still the fd while makefile() files
-        keep it open. (`ByteStream.read` and `write_bytes` write this out.)"""
+        keep it open. (`try_recv`, `send_now`, `ByteStream.read` and `write_bytes` write
+        this out.)"""
         sock = self.sock
         return sock.fileno() if sock._closed else self.fd  # type: ignore[attr-defined]
 
@@ -539,18 +540,22 @@ class SocketIO:
 
         None means nothing is there yet. The facade takes this step before it builds any
         coroutine, so that a read whose data is there switches nothing; right after a
-        short receive it asks poll(2) first, which costs a third of a receive that fails
-        with `EAGAIN` (no exception to build) and, like it, consumes nothing.
+        short receive a receive that would fail with an exception (without the C
+        speedups) asks poll(2) first, which costs a third of that and, like it, consumes
+        nothing.
         """
         if self.closed:
             raise ClosedError()
         if self.read_shut:
             return b""
         small = not flags and size <= RECV_MAX  # the common case: no exception to build
-        if not self._worth_receiving(SPEEDUPS and small):
-            return None
+        if self.drained:  # _worth_receiving written out: the facade's every read
+            self.drained = False
+            if not (SPEEDUPS and small) and not self.poll_readable():
+                return None
         if small:
-            data = fd_recv(self.live_fd(), size)
+            sock = self.sock  # live_fd() written out: the facade's every read comes here
+            data = fd_recv(sock.fileno() if sock._closed else self.fd, size)  # type: ignore[attr-defined]
             if data is not None:
                 self.drained = len(data) < size and self.is_stream
             return data
@@ -587,15 +592,14 @@ class SocketIO:
                 return data
             await self.wait_readable()
 
-    def _worth_receiving(self, cheap_miss: bool = False) -> bool:
+    def _worth_receiving(self) -> bool:
         """Whether a receive now may find bytes: yes, except right after a short receive
         when poll(2) says none came since. The mark is spent either way, so the receive
-        after a wait goes straight to the kernel. `cheap_miss`: the receive to be made
-        costs no more than poll(2) when it finds nothing (the C `fd_recv` answers None,
-        no exception), so it is worth trying in any case."""
+        after a wait goes straight to the kernel. (`try_recv` has its own copy, which
+        skips the poll where the receive costs no more when it finds nothing.)"""
         if self.drained:
             self.drained = False
-            return cheap_miss or self.poll_readable()
+            return self.poll_readable()
         return True
 
     def poll_readable(self) -> bool:
@@ -694,7 +698,8 @@ class SocketIO:
         if self.closed:
             raise ClosedError()
         try:
-            sent = fd_send(self.live_fd(), data)
+            sock = self.sock  # live_fd() written out, as in try_recv
+            sent = fd_send(sock.fileno() if sock._closed else self.fd, data)  # type: ignore[attr-defined]
         except BufferError:  # not contiguous: the same bytes, flat (send_rest does too)
             return self.send_now(flat_view(data))
         if type(data) is bytes:
