@@ -30,12 +30,17 @@
 /* Only touched with the GIL held, and no call inside gives it up. */
 static char recv_buffer[RECV_MAX];
 
-/* The descriptor in `obj` (an int), or -1 with an exception set. A negative one, such
- * as a closed socket's fileno(), goes to the syscall, which answers EBADF. */
+/* Checks that `name` got 2 arguments and puts the first, a descriptor, in `fd`: 0, or
+ * -1 with an exception set. A negative descriptor, such as a closed socket's fileno(),
+ * goes to the syscall, which answers EBADF. */
 static int
-fd_from(PyObject *obj, int *fd)
+fd_and_one_more(const char *name, PyObject *const *args, Py_ssize_t nargs, int *fd)
 {
-    long value = PyLong_AsLong(obj);
+    if (nargs != 2) {
+        PyErr_Format(PyExc_TypeError, "%s() takes 2 arguments (%zd given)", name, nargs);
+        return -1;
+    }
+    long value = PyLong_AsLong(args[0]);
     if (value == -1 && PyErr_Occurred()) {
         return -1;
     }
@@ -56,12 +61,8 @@ PyDoc_STRVAR(recv_doc,
 static PyObject *
 speedups_recv(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 2) {
-        PyErr_Format(PyExc_TypeError, "recv() takes 2 arguments (%zd given)", nargs);
-        return NULL;
-    }
     int fd;
-    if (fd_from(args[0], &fd) < 0) {
+    if (fd_and_one_more("recv", args, nargs, &fd) < 0) {
         return NULL;
     }
     Py_ssize_t size = PyLong_AsSsize_t(args[1]);
@@ -101,12 +102,8 @@ PyDoc_STRVAR(send_doc,
 static PyObject *
 speedups_send(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 2) {
-        PyErr_Format(PyExc_TypeError, "send() takes 2 arguments (%zd given)", nargs);
-        return NULL;
-    }
     int fd;
-    if (fd_from(args[0], &fd) < 0) {
+    if (fd_and_one_more("send", args, nargs, &fd) < 0) {
         return NULL;
     }
     Py_buffer view;
@@ -114,20 +111,12 @@ speedups_send(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nar
         return NULL;
     }
     ssize_t n;
+    int failure;
     for (;;) {
         n = send(fd, view.buf, (size_t)view.len, MSG_DONTWAIT);
-        if (n >= 0) {
+        failure = errno; /* releasing the buffer may run Python code (PEP 688) */
+        if (n >= 0 || failure != EINTR) {
             break;
-        }
-        if (errno == EAGAIN || errno == EWOULDBLOCK) {
-            n = -1;
-            break;
-        }
-        if (errno != EINTR) {
-            int failure = errno; /* releasing the buffer may run Python code (PEP 688) */
-            PyBuffer_Release(&view);
-            errno = failure;
-            return PyErr_SetFromErrno(PyExc_OSError);
         }
         if (PyErr_CheckSignals() < 0) {
             PyBuffer_Release(&view);
@@ -135,7 +124,14 @@ speedups_send(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nar
         }
     }
     PyBuffer_Release(&view);
-    return PyLong_FromSsize_t(n);
+    if (n >= 0) {
+        return PyLong_FromSsize_t(n);
+    }
+    if (failure == EAGAIN || failure == EWOULDBLOCK) {
+        return PyLong_FromLong(-1);
+    }
+    errno = failure;
+    return PyErr_SetFromErrno(PyExc_OSError);
 }
 
 static PyMethodDef speedups_methods[] = {

@@ -975,6 +975,14 @@ def _max_dgram_queue() -> int:
         return 10
 
 
+def _fill_peer_queue(datagram: UnixDatagram) -> int:
+    """Send b"fill" datagrams until the peer's queue is full; returns how many went."""
+    queued = 0
+    while datagram._io.send_now(b"fill")[0] > 0:  # -1: the kernel said EAGAIN
+        queued += 1
+    return queued
+
+
 async def test_datagram_write_of_a_spread_buffer_waits_and_goes_whole() -> None:
     """A non-contiguous buffer to a full peer: the write waits, then sends its bytes as one
     datagram (the wait used to resend the original buffer and fail with BufferError);
@@ -982,9 +990,7 @@ async def test_datagram_write_of_a_spread_buffer_waits_and_goes_whole() -> None:
     theirs, ours = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
     theirs.settimeout(WAIT)
     with theirs, UnixDatagram._wrap(UnixSocket.from_socket(ours)._io) as datagram:
-        queued = 0
-        while datagram._io.send_now(b"fill")[0] > 0:  # until the peer's queue is full (-1)
-            queued += 1
+        queued = _fill_peer_queue(datagram)
         writer = asyncio.create_task(datagram.write_bytes(memoryview(b"s-p-r-e-a-d-")[::2]))
         await asyncio.sleep(0.05)
         assert not writer.done()
@@ -1003,9 +1009,7 @@ async def test_datagram_empty_write_to_a_full_peer_waits_and_arrives() -> None:
     theirs, ours = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
     theirs.settimeout(WAIT)
     with theirs, UnixDatagram._wrap(UnixSocket.from_socket(ours)._io) as datagram:
-        queued = 0
-        while datagram._io.send_now(b"fill")[0] > 0:  # until the peer's queue is full (-1)
-            queued += 1
+        queued = _fill_peer_queue(datagram)
         writer = asyncio.create_task(datagram.write_bytes(b""))
         await asyncio.sleep(0.05)
         assert not writer.done()
