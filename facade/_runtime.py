@@ -109,15 +109,19 @@ class Runtime:
         loop = self.loop
         self.waiting = _getcurrent()
         while True:
-            if fut is None:  # a bare `yield` (asyncio.sleep(0)): just let the loop turn
-                loop.call_soon(self._wake)
-            else:
-                fut.add_done_callback(self._wake)
-            self.main_waiting = True
             try:
+                if fut is None:  # a bare `yield` (asyncio.sleep(0)): just let the loop turn
+                    loop.call_soon(self._wake)
+                elif fut.get_loop() is not loop:
+                    # What a task does with it: netcore's read then moves to this loop.
+                    raise RuntimeError(f"{fut!r} is attached to a different loop")
+                else:
+                    fut.add_done_callback(self._wake)
+                self.main_waiting = True
                 self._switch_to_hub()
             except BaseException as exc:  # noqa: BLE001 - handed to the coroutine
-                # The hub threw into us (Ctrl-C) or died: the coroutine cleans up and decides.
+                # The hub threw into us (Ctrl-C) or died, or the future was of another
+                # loop: the coroutine cleans up and decides.
                 self.main_waiting = False
                 if fut is not None:
                     fut.remove_done_callback(self._wake)

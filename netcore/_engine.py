@@ -62,6 +62,7 @@ from ._errors import BusyError, ClosedError
 __all__ = ("RECV_MAX", "SPEEDUPS", "SocketIO", "fd_recv", "fd_send")
 
 _get_running_loop = asyncio.get_running_loop
+_running_loop = asyncio._get_running_loop  # None where no loop runs
 
 
 def _read_fd(fd: int, size: int) -> bytes | None:
@@ -437,6 +438,14 @@ class SocketIO:
         if loop is not self._loop:
             self._move_to(loop)
         return loop
+
+    def move_here(self) -> None:
+        """Wait on the running loop from now on (`RuntimeError` if none runs here).
+
+        For a wait that made its future on the loop of the last wait without asking, and
+        that the awaiting task refused as of a different loop (`ByteStream.read`).
+        """
+        self._loop_for_wait()
 
     def _move_to(self, loop: asyncio.AbstractEventLoop) -> None:
         """Start waiting on `loop` instead of the loop used so far (none, or a closed one);

@@ -27,7 +27,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     from typing_extensions import Self
 
-from ._engine import RECV_MAX, SocketIO, _get_running_loop, fd_recv, fd_send, flat_view
+from ._engine import RECV_MAX, SocketIO, _running_loop, fd_recv, fd_send, flat_view
 from ._errors import ClosedError, EndOfStream, LimitExceeded
 from ._timeout import check_seconds
 
@@ -342,17 +342,22 @@ class ByteStream(AsyncSocketBase):
         wait = io.drained and (io.deadline is None or not io.poll_readable())
         while True:
             if wait:
-                loop = _get_running_loop()
-                if io._reading and io.reader is None and loop is io._loop and io.deadline is None:
-                    # wait_for_read's common case written out: registered on this loop
-                    # already (so open), nobody else waiting, no deadline to arm.
-                    fut = io.reader = loop.create_future()
+                if io._reading and io.reader is None and io.deadline is None:
+                    # wait_for_read's common case written out: registered already (so
+                    # open), nobody else waiting, no deadline to arm. The future is made on
+                    # the loop of the last wait without asking which loop runs here (on
+                    # 3.10/3.11 that asks getpid(2) every time): the task of another loop
+                    # refuses it with RuntimeError, and the read moves there (below).
+                    fut = io.reader = io._loop.create_future()  # type: ignore[union-attr]
                 else:
                     fut = io.wait_for_read()
                 try:
                     await fut
-                except BaseException:
+                except BaseException as exc:
                     io.forget_reader(fut)
+                    if type(exc) is RuntimeError and fut.get_loop() is not _running_loop():
+                        io.move_here()  # "attached to a different loop"; or none runs here
+                        continue
                     raise
             # Also after a wake-up: a callback may have closed or detached it meanwhile.
             if io.closed or io.read_shut:

@@ -245,6 +245,26 @@ def test_no_running_loop_outside_blocking_calls_and_asyncio_run_works() -> None:
     assert _runtime.get_runtime().loop is runtime_loop
 
 
+def test_a_socket_outlives_its_runtime() -> None:
+    """A stream of the main script that waited on the runtime's loop is read after that
+    runtime was closed: the read waits on the new runtime's loop (the main script's wait
+    refuses a future of the old one, as a task does, and the read moves)."""
+    old_loop = _runtime.get_runtime().loop
+    with TcpListener("127.0.0.1", 0) as listener:
+        port = listener.local_address.port
+        background = Background(lambda: socket.create_connection(("127.0.0.1", port), timeout=10))
+        with listener.accept() as conn, background.result() as client:
+            sender = later(0.05, client.sendall, b"first")
+            assert conn.read(10) == b"first"  # waited: registered on the old loop
+            sender.result()
+            _runtime.close_runtime()
+            assert old_loop.is_closed()
+            sender = later(0.05, client.sendall, b"second")
+            assert conn.read(10) == b"second"  # waits on the new runtime's loop
+            sender.result()
+            assert _runtime.get_runtime().loop is not old_loop
+
+
 def test_a_process_runs_inside_the_runtime_loop() -> None:
     """Process code runs in its driver task: the running loop is the runtime's."""
     seen = process.spawn(asyncio.get_running_loop).join(timeout=5)

@@ -32,7 +32,7 @@ from netcore import AddressParseError, ClosedError, LimitExceeded
 from netcore._tcp import CONNECTION_ATTEMPT_DELAY, happy_eyeballs, interleave
 from netcore.ip import Ipv4Address, Ipv6Address, to_ip_address
 from netcore.socket import Socket, SocketAddress, TcpListener, TcpStream
-from tests.conftest import open_fds
+from tests.conftest import LOOP_FACTORIES, open_fds
 from tests.helpers import (
     HOSTS,
     WAIT,
@@ -649,6 +649,66 @@ def test_a_stream_handed_to_another_threads_loop_moves_there() -> None:
         conn.close()
         client.close()
     assert results == [b"for T2"]
+
+
+@pytest.mark.parametrize("kind", sorted(LOOP_FACTORIES))
+@pytest.mark.parametrize("first_closed", [False, True], ids=["open", "closed"])
+def test_a_stream_read_by_turns_on_two_loops_of_one_thread(kind: str, first_closed: bool) -> None:
+    """A stream that waited on loop L1 is read by a task of loop L2 in the same thread,
+    with L1 still open (not running) or closed: each read waits on the loop that runs it
+    (the read's future is made on L1 without asking; L2's task refuses it, and the read
+    moves), and back on L1 again. No byte is lost on the way."""
+    first, second = LOOP_FACTORIES[kind](), LOOP_FACTORIES[kind]()
+    with TcpListener("127.0.0.1") as listener, contextlib.ExitStack() as stack:
+        stack.callback(second.close)
+        stack.callback(first.close)
+        client = stack.enter_context(
+            socket.create_connection(("127.0.0.1", listener.local_address.port), 5)
+        )
+
+        async def read_soon(conn: TcpStream, data: bytes) -> bytes:
+            # The read waits first (drained: its last receive was short), then the data comes.
+            asyncio.get_running_loop().call_later(0.05, client.sendall, data)
+            return await bounded(conn.read(100), 3)
+
+        async def accept_and_read() -> TcpStream:
+            conn: TcpStream = await bounded(listener.accept())
+            assert await read_soon(conn, b"on L1") == b"on L1"
+            with pytest.raises(TimeoutError):  # (a wait that ends with nothing to read
+                await asyncio.wait_for(conn.read(100), 0.05)  # leaves it registered on L1)
+            return conn
+
+        conn = stack.enter_context(first.run_until_complete(accept_and_read()))
+        assert conn._io._reading
+        if first_closed:
+            first.close()
+        assert second.run_until_complete(read_soon(conn, b"on L2")) == b"on L2"
+        assert second.run_until_complete(read_soon(conn, b"again")) == b"again"
+        if not first_closed:
+            assert first.run_until_complete(read_soon(conn, b"back")) == b"back"
+
+
+def test_a_stream_read_without_a_running_loop_says_so() -> None:
+    """A read driven by hand, outside any loop, after its stream waited on a loop: the
+    same RuntimeError as asyncio's, and the stream is still good on its loop."""
+    loop = netcore.new_event_loop()
+    with TcpListener("127.0.0.1") as listener, contextlib.closing(loop):
+        client = socket.create_connection(("127.0.0.1", listener.local_address.port), 5)
+
+        async def accept_and_read() -> TcpStream:
+            conn: TcpStream = await bounded(listener.accept())
+            loop.call_later(0.05, client.sendall, b"first")
+            assert await bounded(conn.read(100)) == b"first"
+            return conn
+
+        with client, loop.run_until_complete(accept_and_read()) as conn:
+            reading = conn.read(100)
+            fut = reading.send(None)  # waits: its future comes out, as to a task
+            with pytest.raises(RuntimeError, match="no running event loop"):
+                reading.throw(RuntimeError("refused: different loop"))
+            assert fut.cancelled()
+            client.sendall(b"second")
+            assert loop.run_until_complete(bounded(conn.read(100))) == b"second"
 
 
 @pytest.mark.parametrize("host", HOSTS)
