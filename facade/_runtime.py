@@ -116,6 +116,7 @@ class Runtime:
                     # What a task does with it: netcore's read then moves to this loop.
                     raise RuntimeError(f"{fut!r} is attached to a different loop")
                 else:
+                    fut._asyncio_future_blocking = False  # taken, as a task marks it
                     fut.add_done_callback(self._wake)
                 self.main_waiting = True
                 self._switch_to_hub()

@@ -452,6 +452,12 @@ class SocketIO:
         `RuntimeError` while tasks of another loop that is still open wait on the socket."""
         old = self._loop
         if old is not None and not old.is_closed() and (self._reading or self._writing):
+            reader = self.reader
+            if reader is not None and reader._asyncio_future_blocking:
+                # Made by `read` on the old loop without asking, yielded, and refused by a
+                # task of another loop, which tells the read a moment later: no waiter.
+                # (A task that takes a future clears this flag.)
+                self.reader = None
             if self.reader or self.writer or self._accepters:
                 raise RuntimeError("this socket is in use by another event loop")
             self._unregister()

@@ -688,6 +688,50 @@ def test_a_stream_read_by_turns_on_two_loops_of_one_thread(kind: str, first_clos
             assert first.run_until_complete(read_soon(conn, b"back")) == b"back"
 
 
+@pytest.mark.parametrize("kind", sorted(LOOP_FACTORIES))
+def test_a_write_that_waits_while_a_read_moves_to_a_new_loop(kind: str) -> None:
+    """The read's future made on the old loop (L1, still open) is refused by the task of
+    L2 only a loop turn later: a write of another task of L2 that has to wait meanwhile
+    moves the socket to L2 (the refused future is no waiter), and both go through."""
+    first, second = LOOP_FACTORIES[kind](), LOOP_FACTORIES[kind]()
+    size = 16 << 20
+    with TcpListener("127.0.0.1") as listener, contextlib.ExitStack() as stack:
+        stack.callback(second.close)
+        stack.callback(first.close)
+        client = stack.enter_context(
+            socket.create_connection(("127.0.0.1", listener.local_address.port), 5)
+        )
+
+        async def accept_and_register() -> TcpStream:
+            conn: TcpStream = await bounded(listener.accept())
+            with pytest.raises(TimeoutError):  # waits on L1 and stays registered there
+                await asyncio.wait_for(conn.read(100), 0.05)
+            return conn
+
+        conn = stack.enter_context(first.run_until_complete(accept_and_register()))
+        received = bytearray()
+
+        def drain() -> None:
+            client.settimeout(5)
+            while len(received) < size and (chunk := client.recv(1 << 16)):
+                received.extend(chunk)
+            client.sendall(b"after the write")
+
+        async def both() -> tuple[bytes, int]:
+            drainer = threading.Thread(target=drain)
+            asyncio.get_running_loop().call_later(0.05, drainer.start)
+            try:
+                read, wrote = await asyncio.gather(
+                    bounded(conn.read(100), 5), bounded(conn.write_bytes(b"x" * size), 5)
+                )
+                return read, wrote
+            finally:
+                await asyncio.to_thread(drainer.join, 5)
+
+        assert second.run_until_complete(both()) == (b"after the write", size)
+        assert len(received) == size
+
+
 def test_a_stream_read_without_a_running_loop_says_so() -> None:
     """A read driven by hand, outside any loop, after its stream waited on a loop: the
     same RuntimeError as asyncio's, and the stream is still good on its loop."""
