@@ -267,6 +267,14 @@ class ByteStream(AsyncSocketBase):
     #: True for types that are connected from birth (streams made by connect or accept).
     _always_connected = False
 
+    @classmethod
+    def _wrap(cls, io: SocketIO) -> Self:
+        self = super()._wrap(io)
+        # Set on the object, not left to the class's default: CPython 3.11 does not
+        # specialize a read that falls through to the class, and `read` reads it each time.
+        self._pending = None
+        return self
+
     def try_clone(self) -> Self:
         """A new object on a `dup` of this one's descriptor (the same kernel socket).
 
