@@ -54,12 +54,12 @@ import time
 import warnings
 import weakref
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, NoReturn
 
 from ._errors import BusyError, ClosedError
 
-__all__ = ("RECV_MAX", "SPEEDUPS", "SocketIO", "fd_recv", "fd_send")
+__all__ = ("RECV_MAX", "SPEEDUPS", "SocketIO", "fd_recv", "fd_send", "read_op")
 
 _get_running_loop = asyncio.get_running_loop
 _running_loop = asyncio._get_running_loop  # None where no loop runs
@@ -86,7 +86,7 @@ def _write_fd(fd: int, data: Any) -> int:
 RECV_MAX = 65536
 #: What the C speedups must say their VERSION is: a build left over from an older
 #: netcore/_speedups.c (an in-place build outlives a `git pull`) is not used.
-_SPEEDUPS_VERSION = 2
+_SPEEDUPS_VERSION = 3
 #: On every receive and send: never wait, even when a copy of the socket (the open file,
 #: and so O_NONBLOCK, is shared) was switched to blocking mode, e.g. by to_socket().
 _DONTWAIT = socket.MSG_DONTWAIT
@@ -901,3 +901,20 @@ class SocketIO:
 
 
 _IOV_MAX = os.sysconf("SC_IOV_MAX") if hasattr(os, "sysconf") else 1024
+
+
+def _load_read_op() -> Callable[[SocketIO, int], Awaitable[bytes]] | None:
+    """The C speedups' `read_op`, told where SocketIO keeps its slots; None without them."""
+    if not SPEEDUPS:
+        return None
+    from . import _speedups  # noqa: PLC0415 (loaded and checked by _load_speedups)
+
+    _speedups.bind(SocketIO, socket.socket, ClosedError, _running_loop)
+    return _speedups.read_op
+
+
+#: `read_op(io, size)`: what `ByteStream.read` does once its arguments are checked (wait
+#: first after a short receive, then receive, and so on) for 1..RECV_MAX bytes, as one C
+#: awaitable (netcore/_speedups.c, ReadOp); None without the speedups, where read's
+#: Python body does it. It reads SocketIO's slots directly: no bytecode per check.
+read_op = _load_read_op()

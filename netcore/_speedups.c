@@ -14,12 +14,17 @@
  * guarded by the GIL, and is copied into a bytes object of the size that came (the
  * stdlib allocates `size` bytes, then shrinks them); "would block" is a return value,
  * not an exception.
+ *
+ * It also has the step of ByteStream.read that every round trip of a server takes (see
+ * ReadOp below): the same logic as the Python method's, over SocketIO's slots.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <structmember.h>
 
 #include <errno.h>
 #include <limits.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <unistd.h>
@@ -134,16 +139,578 @@ speedups_send(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nar
     return PyErr_SetFromErrno(PyExc_OSError);
 }
 
+
+/* -- ReadOp: the waiting and receiving of ByteStream.read ---------------------------- */
+
+/* ByteStream.read (netcore/_stream.py) awaits `read_op(io, size)` for a plain read of
+ * 1..RECV_MAX bytes once `bind()` was called; its Python body is the same logic, and is
+ * what runs without the speedups. The op is an awaitable that does what the body does:
+ * wait first right after a short receive, then receive; wait again while nothing comes.
+ * It waits by yielding the engine's future, as `await fut` does, made on the loop of the
+ * last wait (`io._loop`) when the socket is registered there; a task of another loop
+ * refuses that future (RuntimeError), and the read then moves (io.move_here()) and waits
+ * again. Every other case calls the same SocketIO methods as the Python body.
+ *
+ * SocketIO's slots are read and written at the offsets its member descriptors give (read
+ * once by bind()), as the interpreter's specialized LOAD_ATTR_SLOT does. */
+
+enum {
+    S_CLOSED, S_READ_SHUT, S_DRAINED, S_DEADLINE, S_READING, S_READER, S_LOOP, S_SOCK, S_FD,
+    S_IS_STREAM, N_SLOTS
+};
+static const char *const slot_names[N_SLOTS] = {
+    "closed", "read_shut", "drained", "deadline", "_reading", "reader", "_loop", "sock", "fd",
+    "is_stream",
+};
+static Py_ssize_t slot_offset[N_SLOTS];
+static Py_ssize_t sock_closed_offset; /* socket.socket's `_closed` slot */
+static PyTypeObject *socketio_type;   /* these are set by bind(), strong references */
+static PyTypeObject *socket_type;
+static PyObject *closed_error;
+static PyObject *running_loop; /* asyncio._get_running_loop */
+static PyObject *empty_bytes;
+static PyObject *str_create_future, *str_wait_for_read, *str_forget_reader, *str_move_here,
+    *str_poll_readable, *str_fileno, *str_result, *str_get_loop, *str_blocking;
+
+/* The slot's value (borrowed), or NULL with AttributeError if it was never set. */
+static PyObject *
+slot_get(PyObject *obj, Py_ssize_t offset, const char *name)
+{
+    PyObject *value = *(PyObject **)((char *)obj + offset);
+    if (value == NULL) {
+        PyErr_Format(PyExc_AttributeError, "'%.100s' object has no attribute '%s'",
+                     Py_TYPE(obj)->tp_name, name);
+    }
+    return value;
+}
+
+#define SLOT(io, i) slot_get((io), slot_offset[i], slot_names[i])
+
+/* Sets the slot to `value` (a new reference is taken). */
+static void
+slot_set(PyObject *io, int i, PyObject *value)
+{
+    PyObject **where = (PyObject **)((char *)io + slot_offset[i]);
+    Py_INCREF(value);
+    Py_XSETREF(*where, value);
+}
+
+/* The truth of a slot: 1, 0, or -1 with an exception set. */
+static int
+slot_true(PyObject *io, int i)
+{
+    PyObject *value = SLOT(io, i);
+    if (value == Py_True) {
+        return 1;
+    }
+    if (value == Py_False) {
+        return 0;
+    }
+    return value == NULL ? -1 : PyObject_IsTrue(value);
+}
+
+/* The offset of the writable object slot `name` of `type`, or -1 with an exception. */
+static Py_ssize_t
+member_offset(PyTypeObject *type, const char *name)
+{
+    PyObject *descr = PyObject_GetAttrString((PyObject *)type, name);
+    if (descr == NULL) {
+        return -1;
+    }
+    Py_ssize_t offset = -1;
+    if (Py_IS_TYPE(descr, &PyMemberDescr_Type)) {
+        PyMemberDef *member = ((PyMemberDescrObject *)descr)->d_member;
+        if (member->type == T_OBJECT_EX && !(member->flags & READONLY)) {
+            offset = member->offset;
+        }
+    }
+    Py_DECREF(descr);
+    if (offset < 0) {
+        PyErr_Format(PyExc_TypeError, "%.100s.%s is not a writable object slot",
+                     type->tp_name, name);
+    }
+    return offset;
+}
+
+PyDoc_STRVAR(bind_doc,
+"bind(socket_io, socket, closed_error, get_running_loop, /)\n--\n\n"
+"Tell read_op() the engine's SocketIO class (it reads its slots), socket.socket, the\n"
+"ClosedError class and asyncio._get_running_loop. Called once, when netcore loads.");
+
+static PyObject *
+speedups_bind(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 4) {
+        PyErr_Format(PyExc_TypeError, "bind() takes 4 arguments (%zd given)", nargs);
+        return NULL;
+    }
+    if (!PyType_Check(args[0]) || !PyType_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "bind() needs the SocketIO and socket classes");
+        return NULL;
+    }
+    Py_ssize_t offsets[N_SLOTS];
+    for (int i = 0; i < N_SLOTS; i++) {
+        if ((offsets[i] = member_offset((PyTypeObject *)args[0], slot_names[i])) < 0) {
+            return NULL;
+        }
+    }
+    Py_ssize_t closed_offset = member_offset((PyTypeObject *)args[1], "_closed");
+    if (closed_offset < 0) {
+        return NULL;
+    }
+    memcpy(slot_offset, offsets, sizeof(offsets));
+    sock_closed_offset = closed_offset;
+    Py_INCREF(args[0]);
+    Py_XSETREF(socketio_type, (PyTypeObject *)args[0]);
+    Py_INCREF(args[1]);
+    Py_XSETREF(socket_type, (PyTypeObject *)args[1]);
+    Py_INCREF(args[2]);
+    Py_XSETREF(closed_error, args[2]);
+    Py_INCREF(args[3]);
+    Py_XSETREF(running_loop, args[3]);
+    Py_RETURN_NONE;
+}
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *io;  /* the SocketIO */
+    PyObject *fut; /* the future it waits on (yielded), or NULL */
+    Py_ssize_t size;
+    int done; /* it returned or raised: awaiting it again is an error, as for a coroutine */
+} ReadOp;
+
+static PyTypeObject ReadOp_Type;
+
+/* The descriptor to receive from: SocketIO.live_fd (a socket object closed behind our
+ * back gives its own fileno(), -1 once really closed, so the syscall says EBADF). */
+static int
+live_fd(PyObject *io, int *fd)
+{
+    PyObject *sock = SLOT(io, S_SOCK);
+    if (sock == NULL) {
+        return -1;
+    }
+    PyObject *number;
+    PyObject *closed = PyObject_TypeCheck(sock, socket_type)
+                           ? *(PyObject **)((char *)sock + sock_closed_offset)
+                           : NULL;
+    if (closed == Py_False) {
+        number = SLOT(io, S_FD);
+        Py_XINCREF(number);
+    }
+    else {
+        number = PyObject_CallMethodNoArgs(sock, str_fileno);
+    }
+    if (number == NULL) {
+        return -1;
+    }
+    long value = PyLong_AsLong(number);
+    Py_DECREF(number);
+    if (value == -1 && PyErr_Occurred()) {
+        return -1;
+    }
+    *fd = (int)value;
+    return 0;
+}
+
+/* The loop of ByteStream.read from `wait` on: wait if `wait`, then receive, until bytes
+ * (or b'' at the end) come. PYGEN_NEXT with the future to yield, PYGEN_RETURN with the
+ * bytes, or PYGEN_ERROR with an exception set. */
+static PySendResult
+readop_run(ReadOp *op, int wait, PyObject **result)
+{
+    PyObject *io = op->io;
+    for (;;) {
+        if (wait) {
+            PyObject *fut;
+            int reading = slot_true(io, S_READING);
+            if (reading < 0) {
+                return PYGEN_ERROR;
+            }
+            PyObject *reader = SLOT(io, S_READER), *deadline = SLOT(io, S_DEADLINE);
+            PyObject *loop = SLOT(io, S_LOOP);
+            if (reader == NULL || deadline == NULL || loop == NULL) {
+                return PYGEN_ERROR;
+            }
+            if (reading && reader == Py_None && deadline == Py_None) {
+                fut = PyObject_CallMethodNoArgs(loop, str_create_future);
+                if (fut == NULL) {
+                    return PYGEN_ERROR;
+                }
+                slot_set(io, S_READER, fut);
+            }
+            else if ((fut = PyObject_CallMethodNoArgs(io, str_wait_for_read)) == NULL) {
+                return PYGEN_ERROR;
+            }
+            /* What `await fut` does: a task takes only a future marked so. */
+            if (PyObject_SetAttr(fut, str_blocking, Py_True) < 0) {
+                PyObject *type, *value, *tb;
+                PyErr_Fetch(&type, &value, &tb);
+                PyObject *res = PyObject_CallMethodOneArg(io, str_forget_reader, fut);
+                Py_XDECREF(res);
+                Py_DECREF(fut);
+                PyErr_Restore(type, value, tb);
+                return PYGEN_ERROR;
+            }
+            Py_INCREF(fut);
+            op->fut = fut;
+            *result = fut;
+            return PYGEN_NEXT;
+        }
+        /* Also after a wake-up: a callback may have closed or detached it meanwhile. */
+        int flag = slot_true(io, S_CLOSED);
+        if (flag != 0) {
+            if (flag > 0) {
+                PyErr_SetNone(closed_error);
+            }
+            return PYGEN_ERROR;
+        }
+        if ((flag = slot_true(io, S_READ_SHUT)) != 0) {
+            if (flag < 0) {
+                return PYGEN_ERROR;
+            }
+            Py_INCREF(empty_bytes);
+            *result = empty_bytes;
+            return PYGEN_RETURN;
+        }
+        int fd;
+        if (live_fd(io, &fd) < 0) {
+            return PYGEN_ERROR;
+        }
+        ssize_t n = recv(fd, recv_buffer, (size_t)op->size, MSG_DONTWAIT);
+        if (n >= 0) {
+            int stream = slot_true(io, S_IS_STREAM);
+            if (stream < 0) {
+                return PYGEN_ERROR;
+            }
+            PyObject *data = PyBytes_FromStringAndSize(recv_buffer, n);
+            if (data == NULL) {
+                return PYGEN_ERROR;
+            }
+            slot_set(io, S_DRAINED, n < op->size && stream ? Py_True : Py_False);
+            *result = data;
+            return PYGEN_RETURN;
+        }
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            wait = 1;
+        }
+        else if (errno != EINTR) {
+            PyErr_SetFromErrno(PyExc_OSError);
+            return PYGEN_ERROR;
+        }
+        else if (PyErr_CheckSignals() < 0) {
+            return PYGEN_ERROR;
+        }
+    }
+}
+
+/* The wait on `fut` (taken from op->fut) ended with the exception that is set: what the
+ * Python body's `except BaseException` does. The future is forgotten; a RuntimeError
+ * while the running loop is not the future's (a task of another loop refused it, or no
+ * loop runs here) moves the socket to the running loop and waits again. */
+static PySendResult
+readop_failed(ReadOp *op, PyObject *fut, PyObject **result)
+{
+    PyObject *io = op->io;
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    PyObject *res = PyObject_CallMethodOneArg(io, str_forget_reader, fut);
+    if (res == NULL) {
+        goto replaced;
+    }
+    Py_DECREF(res);
+    if (type == PyExc_RuntimeError) {
+        PyObject *loop = PyObject_CallMethodNoArgs(fut, str_get_loop);
+        if (loop == NULL) {
+            goto replaced;
+        }
+        PyObject *running = PyObject_CallNoArgs(running_loop);
+        Py_DECREF(loop); /* (only compared: the future keeps it alive) */
+        if (running == NULL) {
+            goto replaced;
+        }
+        Py_DECREF(running);
+        if (running != loop) {
+            Py_DECREF(fut);
+            res = PyObject_CallMethodNoArgs(io, str_move_here);
+            if (res == NULL) { /* no loop runs here: its error, after the refusal */
+                PyErr_NormalizeException(&type, &value, &tb);
+                PyObject *t2, *v2, *tb2;
+                PyErr_Fetch(&t2, &v2, &tb2);
+                PyErr_NormalizeException(&t2, &v2, &tb2);
+                if (tb != NULL) {
+                    PyException_SetTraceback(value, tb);
+                }
+                PyException_SetContext(v2, value); /* steals value */
+                Py_XDECREF(type);
+                Py_XDECREF(tb);
+                PyErr_Restore(t2, v2, tb2);
+                return PYGEN_ERROR;
+            }
+            Py_DECREF(res);
+            Py_XDECREF(type);
+            Py_XDECREF(value);
+            Py_XDECREF(tb);
+            return readop_run(op, 1, result);
+        }
+    }
+    Py_DECREF(fut);
+    PyErr_Restore(type, value, tb);
+    return PYGEN_ERROR;
+replaced: /* the cleanup itself failed: its exception wins, as in Python */
+    Py_DECREF(fut);
+    Py_XDECREF(type);
+    Py_XDECREF(value);
+    Py_XDECREF(tb);
+    return PYGEN_ERROR;
+}
+
+static PySendResult
+readop_finish(ReadOp *op, PySendResult status)
+{
+    if (status != PYGEN_NEXT) {
+        op->done = 1;
+    }
+    return status;
+}
+
+static PySendResult
+readop_am_send(ReadOp *op, PyObject *Py_UNUSED(arg), PyObject **result)
+{
+    *result = NULL;
+    if (op->done) {
+        PyErr_SetString(PyExc_RuntimeError, "cannot reuse already awaited read");
+        return PYGEN_ERROR;
+    }
+    PyObject *fut = op->fut;
+    if (fut != NULL) { /* resumed: the wait is over; `await fut` raises what it holds */
+        op->fut = NULL;
+        PyObject *res = PyObject_CallMethodNoArgs(fut, str_result);
+        if (res == NULL) {
+            return readop_finish(op, readop_failed(op, fut, result));
+        }
+        Py_DECREF(res);
+        Py_DECREF(fut);
+        return readop_finish(op, readop_run(op, 0, result));
+    }
+    /* The first step. Right after a short receive on a stream the kernel's buffer was
+     * empty a moment ago: wait first (the level-triggered registration reports at once
+     * if data came meanwhile); with a deadline, data already there must win over an
+     * expired deadline, so poll(2) decides. */
+    int wait = slot_true(op->io, S_DRAINED);
+    if (wait > 0) {
+        PyObject *deadline = SLOT(op->io, S_DEADLINE);
+        if (deadline == NULL) {
+            return readop_finish(op, PYGEN_ERROR);
+        }
+        if (deadline != Py_None) {
+            PyObject *ready = PyObject_CallMethodNoArgs(op->io, str_poll_readable);
+            if (ready == NULL) {
+                return readop_finish(op, PYGEN_ERROR);
+            }
+            wait = !PyObject_IsTrue(ready);
+            Py_DECREF(ready);
+        }
+    }
+    if (wait < 0) {
+        return readop_finish(op, PYGEN_ERROR);
+    }
+    return readop_finish(op, readop_run(op, wait, result));
+}
+
+/* PYGEN_* to what a Python-level send/next/throw returns. */
+static PyObject *
+readop_result(PySendResult status, PyObject *result)
+{
+    if (status == PYGEN_NEXT) {
+        return result;
+    }
+    if (status == PYGEN_RETURN) { /* (always bytes: no tuple to unpack) */
+        PyErr_SetObject(PyExc_StopIteration, result);
+        Py_DECREF(result);
+    }
+    return NULL;
+}
+
+static PyObject *
+readop_iternext(ReadOp *op)
+{
+    PyObject *result = NULL;
+    PySendResult status = readop_am_send(op, Py_None, &result);
+    return readop_result(status, result);
+}
+
+static PyObject *
+readop_send(ReadOp *op, PyObject *arg)
+{
+    PyObject *result = NULL;
+    PySendResult status = readop_am_send(op, arg, &result);
+    return readop_result(status, result);
+}
+
+static PyObject *
+readop_throw(ReadOp *op, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs < 1 || nargs > 3) {
+        PyErr_Format(PyExc_TypeError, "throw() takes 1 to 3 arguments (%zd given)", nargs);
+        return NULL;
+    }
+    PyObject *type = args[0], *value = nargs > 1 ? args[1] : Py_None;
+    PyObject *tb = nargs > 2 ? args[2] : Py_None;
+    if (PyExceptionInstance_Check(type) && value == Py_None) { /* throw(exc) */
+        value = type;
+        type = (PyObject *)Py_TYPE(value);
+    }
+    else if (!PyExceptionClass_Check(type)) {
+        PyErr_SetString(PyExc_TypeError,
+                        "exceptions must be classes or instances deriving from BaseException");
+        return NULL;
+    }
+    Py_INCREF(type);
+    Py_INCREF(value);
+    if (tb == Py_None) {
+        tb = NULL;
+    }
+    Py_XINCREF(tb);
+    PyErr_Restore(type, value, tb);
+    if (op->fut == NULL || op->done) {
+        op->done = 1;
+        return NULL;
+    }
+    PyObject *fut = op->fut, *result = NULL;
+    op->fut = NULL;
+    PySendResult status = readop_finish(op, readop_failed(op, fut, &result));
+    return readop_result(status, result);
+}
+
+static PyObject *
+readop_close(ReadOp *op, PyObject *Py_UNUSED(ignored))
+{
+    PyObject *fut = op->fut;
+    op->done = 1;
+    if (fut != NULL) { /* closed while waiting: as GeneratorExit at `await fut` */
+        op->fut = NULL;
+        PyObject *res = PyObject_CallMethodOneArg(op->io, str_forget_reader, fut);
+        Py_DECREF(fut);
+        if (res == NULL) {
+            return NULL;
+        }
+        Py_DECREF(res);
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+readop_await(PyObject *op)
+{
+    Py_INCREF(op);
+    return op;
+}
+
+static int
+readop_traverse(ReadOp *op, visitproc visit, void *arg)
+{
+    Py_VISIT(op->io);
+    Py_VISIT(op->fut);
+    return 0;
+}
+
+static int
+readop_clear(ReadOp *op)
+{
+    Py_CLEAR(op->io);
+    Py_CLEAR(op->fut);
+    return 0;
+}
+
+static void
+readop_dealloc(ReadOp *op)
+{
+    PyObject_GC_UnTrack(op);
+    readop_clear(op);
+    PyObject_GC_Del(op);
+}
+
+static PyMethodDef readop_methods[] = {
+    {"send", (PyCFunction)readop_send, METH_O, NULL},
+    {"throw", (PyCFunction)(void (*)(void))readop_throw, METH_FASTCALL, NULL},
+    {"close", (PyCFunction)readop_close, METH_NOARGS, NULL},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyAsyncMethods readop_as_async = {
+    .am_await = readop_await,
+    .am_send = (sendfunc)readop_am_send,
+};
+
+static PyTypeObject ReadOp_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "netcore._speedups.ReadOp",
+    .tp_doc = "What read_op() returns: the rest of a ByteStream.read, to await once.",
+    .tp_basicsize = sizeof(ReadOp),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC
+#ifdef Py_TPFLAGS_HAVE_AM_SEND
+                | Py_TPFLAGS_HAVE_AM_SEND
+#endif
+    ,
+    .tp_as_async = &readop_as_async,
+    .tp_iter = PyObject_SelfIter,
+    .tp_iternext = (iternextfunc)readop_iternext,
+    .tp_methods = readop_methods,
+    .tp_traverse = (traverseproc)readop_traverse,
+    .tp_clear = (inquiry)readop_clear,
+    .tp_dealloc = (destructor)readop_dealloc,
+};
+
+PyDoc_STRVAR(read_op_doc,
+"read_op(io, size, /)\n--\n\n"
+"The rest of ByteStream.read(size) on the SocketIO `io`, as an awaitable, for a size of\n"
+"1..RECV_MAX (bind() first).");
+
+static PyObject *
+speedups_read_op(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_Format(PyExc_TypeError, "read_op() takes 2 arguments (%zd given)", nargs);
+        return NULL;
+    }
+    if (socketio_type == NULL || !PyObject_TypeCheck(args[0], socketio_type)) {
+        PyErr_SetString(PyExc_TypeError, "read_op() needs a SocketIO (after bind())");
+        return NULL;
+    }
+    Py_ssize_t size = PyLong_AsSsize_t(args[1]);
+    if (size == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (size < 1 || size > RECV_MAX) {
+        PyErr_Format(PyExc_ValueError, "read_op() size must be 1..%d, got %zd", RECV_MAX, size);
+        return NULL;
+    }
+    ReadOp *op = PyObject_GC_New(ReadOp, &ReadOp_Type);
+    if (op == NULL) {
+        return NULL;
+    }
+    Py_INCREF(args[0]);
+    op->io = args[0];
+    op->fut = NULL;
+    op->size = size;
+    op->done = 0;
+    PyObject_GC_Track(op);
+    return (PyObject *)op;
+}
+
 static PyMethodDef speedups_methods[] = {
     {"recv", (PyCFunction)(void (*)(void))speedups_recv, METH_FASTCALL, recv_doc},
     {"send", (PyCFunction)(void (*)(void))speedups_send, METH_FASTCALL, send_doc},
+    {"bind", (PyCFunction)(void (*)(void))speedups_bind, METH_FASTCALL, bind_doc},
+    {"read_op", (PyCFunction)(void (*)(void))speedups_read_op, METH_FASTCALL, read_op_doc},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef speedups_module = {
     PyModuleDef_HEAD_INIT,
     .m_name = "netcore._speedups",
-    .m_doc = "recv(2) and send(2) for netcore's engine, keeping the GIL (optional).",
+    .m_doc = "recv(2), send(2) and ByteStream.read's step for netcore's engine (optional).",
     .m_size = -1, /* one static buffer: not for isolated subinterpreters */
     .m_methods = speedups_methods,
 };
@@ -151,11 +718,33 @@ static struct PyModuleDef speedups_module = {
 PyMODINIT_FUNC
 PyInit__speedups(void)
 {
+    struct {
+        PyObject **where;
+        const char *text;
+    } names[] = {
+        {&str_create_future, "create_future"}, {&str_wait_for_read, "wait_for_read"},
+        {&str_forget_reader, "forget_reader"}, {&str_move_here, "move_here"},
+        {&str_poll_readable, "poll_readable"}, {&str_fileno, "fileno"},
+        {&str_result, "result"},               {&str_get_loop, "get_loop"},
+        {&str_blocking, "_asyncio_future_blocking"},
+    };
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        if (*names[i].where == NULL &&
+            (*names[i].where = PyUnicode_InternFromString(names[i].text)) == NULL) {
+            return NULL;
+        }
+    }
+    if (empty_bytes == NULL && (empty_bytes = PyBytes_FromStringAndSize(NULL, 0)) == NULL) {
+        return NULL;
+    }
+    if (PyType_Ready(&ReadOp_Type) < 0) {
+        return NULL;
+    }
     PyObject *module = PyModule_Create(&speedups_module);
     /* VERSION: what netcore/_engine.py checks, so that a stale in-place build is not
      * used; raise it with every change of behaviour here. */
     if (module != NULL && (PyModule_AddIntConstant(module, "RECV_MAX", RECV_MAX) < 0 ||
-                           PyModule_AddIntConstant(module, "VERSION", 2) < 0)) {
+                           PyModule_AddIntConstant(module, "VERSION", 3) < 0)) {
         Py_DECREF(module);
         return NULL;
     }

@@ -1,5 +1,6 @@
 """Types of the optional C speedups (netcore/_speedups.c)."""
 
+from collections.abc import Awaitable
 from typing import Any
 
 RECV_MAX: int
@@ -7,3 +8,11 @@ VERSION: int
 
 def recv(fd: int, size: int, /) -> bytes | None: ...
 def send(fd: int, data: Any, /) -> int: ...
+def bind(
+    socket_io: type[Any],
+    socket: type[Any],
+    closed_error: type[BaseException],
+    get_running_loop: Any,
+    /,
+) -> None: ...
+def read_op(io: Any, size: int, /) -> Awaitable[bytes]: ...

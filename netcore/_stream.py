@@ -27,7 +27,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     from typing_extensions import Self
 
-from ._engine import RECV_MAX, SocketIO, _running_loop, fd_recv, fd_send, flat_view
+from ._engine import RECV_MAX, SocketIO, _running_loop, fd_recv, fd_send, flat_view, read_op
 from ._errors import ClosedError, EndOfStream, LimitExceeded
 from ._timeout import check_seconds
 
@@ -336,6 +336,8 @@ class ByteStream(AsyncSocketBase):
             data = self._try_read(size)
             if data is not None:  # None: a copy in another thread took them meanwhile
                 return data
+        if read_op is not None and size <= RECV_MAX:
+            return await read_op(self._io, size)  # what follows, in C (netcore/_speedups.c)
         # This is the engine's receive loop (SocketIO.recv) written out and tuned, because
         # it is half of every round trip of a server:
         # * The syscall comes first, except right after a short receive on a stream: the

@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import errno
 import fcntl
+import operator
 import os
 import resource
 import socket
@@ -285,7 +286,7 @@ def test_c_recv_refuses_what_callers_never_pass() -> None:
 
 def test_no_extensions_turns_the_c_form_off() -> None:
     """NETCORE_NO_EXTENSIONS=1 gives the Python form; without it, the C form when built."""
-    code = "from netcore import _engine; print(_engine.SPEEDUPS)"
+    code = "from netcore import _engine; print(_engine.SPEEDUPS, _engine.read_op is not None)"
     env = {k: v for k, v in os.environ.items() if k != "NETCORE_NO_EXTENSIONS"}
     off = subprocess.run(
         [sys.executable, "-c", code],
@@ -295,7 +296,7 @@ def test_no_extensions_turns_the_c_form_off() -> None:
         timeout=60,
         check=True,
     )
-    assert off.stdout.strip() == "False"
+    assert off.stdout.strip() == "False False"
     on = subprocess.run(
         [sys.executable, "-c", code],
         env=env,
@@ -305,7 +306,7 @@ def test_no_extensions_turns_the_c_form_off() -> None:
         check=True,
     )
     assert on.returncode == 0, on.stderr
-    assert on.stdout.strip() == str(_speedups is not None)
+    assert on.stdout.strip() == f"{_speedups is not None} {_speedups is not None}"
 
 
 def _drain(sock: socket.socket, received: bytearray, began: list[float]) -> None:
@@ -429,7 +430,7 @@ def test_a_stale_build_is_not_used(monkeypatch: pytest.MonkeyPatch) -> None:
     """An in-place build outlives a `git pull`: one without the VERSION this netcore
     expects (or with another buffer size) is left alone, for the Python form."""
     monkeypatch.delenv("NETCORE_NO_EXTENSIONS", raising=False)
-    for attributes in ({}, {"VERSION": 1, "RECV_MAX": 65536}, {"VERSION": 2, "RECV_MAX": 4096}):
+    for attributes in ({}, {"VERSION": 2, "RECV_MAX": 65536}, {"VERSION": 3, "RECV_MAX": 4096}):
         stale = types.ModuleType("netcore._speedups")
         stale.recv = stale.send = print  # type: ignore[attr-defined]
         for name, value in attributes.items():
@@ -441,3 +442,82 @@ def test_a_stale_build_is_not_used(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setitem(sys.modules, "netcore._speedups", _speedups)
         monkeypatch.setattr(netcore, "_speedups", _speedups)
         assert _engine._load_speedups() == (_speedups.recv, _speedups.send)
+
+
+# -- read_op: ByteStream.read's step in C (the suite's reads go through it) -----------------
+
+c_only = pytest.mark.skipif(_speedups is None, reason="the C speedups were not built (no compiler)")
+
+
+@pytest.fixture
+def bound() -> None:
+    """read_op told where SocketIO keeps its slots, as the engine does when it uses the C
+    form (also under NETCORE_NO_EXTENSIONS, where the engine leaves it unbound)."""
+    assert _speedups is not None
+    _speedups.bind(_engine.SocketIO, socket.socket, netcore.ClosedError, _engine._running_loop)
+
+
+@c_only
+@pytest.mark.usefixtures("bound")
+def test_read_op_refuses_what_read_never_passes(pair: tuple[socket.socket, socket.socket]) -> None:
+    """read_op and bind check their arguments; a failed bind leaves the binding alone."""
+    assert _speedups is not None
+    io = _engine.SocketIO(pair[0])
+    for size in (0, -1, 65537):
+        with pytest.raises(ValueError, match="size"):
+            _speedups.read_op(io, size)
+    with pytest.raises(TypeError, match="SocketIO"):
+        _speedups.read_op(pair[0], 1)
+    with pytest.raises(TypeError):
+        _speedups.read_op(io)  # type: ignore[call-arg]
+
+    class NotSlotted:
+        _closed = False
+
+    with pytest.raises(TypeError, match="slot"):
+        _speedups.bind(type(io), NotSlotted, netcore.ClosedError, print)
+    with pytest.raises(AttributeError):
+        _speedups.bind(int, socket.socket, netcore.ClosedError, print)
+    pair[1].send(b"still bound")
+    with pytest.raises(StopIteration) as stop:
+        _speedups.read_op(io, 100).__await__().send(None)
+    assert stop.value.value == b"still bound"
+    io.close()
+
+
+@c_only
+@pytest.mark.usefixtures("bound")
+async def test_read_op_is_awaited_once_and_forgets_its_wait(
+    pair: tuple[socket.socket, socket.socket],
+) -> None:
+    """Like a coroutine: awaited once; closed or thrown into while it waits, it drops its
+    future (SocketIO.forget_reader), and what was thrown comes out."""
+    assert _speedups is not None
+    waiter = operator.attrgetter("reader")  # (read anew each time, not narrowed by mypy)
+    io = _engine.SocketIO(pair[0])
+    op = _speedups.read_op(io, 10)
+    pair[1].send(b"x")
+    assert await bounded(op) == b"x"
+    with pytest.raises(RuntimeError, match="already awaited"):
+        await op
+    assert io.drained  # a short receive: the next read waits first
+    for end in ("close", "throw"):
+        waiting = _speedups.read_op(io, 10).__await__()
+        fut = waiting.send(None)
+        assert isinstance(fut, asyncio.Future)
+        assert waiter(io) is fut
+        assert fut._asyncio_future_blocking
+        if end == "close":
+            waiting.close()
+        else:
+            with pytest.raises(KeyError, match="thrown"):
+                waiting.throw(KeyError("thrown"))
+        assert waiter(io) is None
+        assert fut.cancelled()
+        with pytest.raises(RuntimeError, match="already awaited"):
+            waiting.send(None)
+    with pytest.raises(ValueError, match="before"):
+        _speedups.read_op(io, 10).__await__().throw(ValueError("before"))
+    pair[1].send(b"after")
+    assert await bounded(_speedups.read_op(io, 10)) == b"after"
+    io.close()
