@@ -170,7 +170,7 @@ static PyObject *closed_error;
 static PyObject *running_loop; /* asyncio._get_running_loop */
 static PyObject *empty_bytes;
 static PyObject *str_create_future, *str_wait_for_read, *str_forget_reader, *str_move_here,
-    *str_poll_readable, *str_fileno, *str_result, *str_get_loop, *str_blocking;
+    *str_poll_readable, *str_fileno, *str_result, *str_done, *str_get_loop, *str_blocking;
 
 /* The slot's value (borrowed), or NULL with AttributeError if it was never set. */
 static PyObject *
@@ -373,16 +373,12 @@ readop_run(ReadOp *op, int wait, PyObject **result)
             *result = empty_bytes;
             return PYGEN_RETURN;
         }
-        int fd;
-        if (live_fd(io, &fd) < 0) {
+        int fd, stream = slot_true(io, S_IS_STREAM); /* (no Python code after the recv) */
+        if (stream < 0 || live_fd(io, &fd) < 0) {
             return PYGEN_ERROR;
         }
         ssize_t n = recv(fd, recv_buffer, (size_t)op->size, MSG_DONTWAIT);
         if (n >= 0) {
-            int stream = slot_true(io, S_IS_STREAM);
-            if (stream < 0) {
-                return PYGEN_ERROR;
-            }
             PyObject *data = PyBytes_FromStringAndSize(recv_buffer, n);
             if (data == NULL) {
                 return PYGEN_ERROR;
@@ -404,16 +400,39 @@ readop_run(ReadOp *op, int wait, PyObject **result)
     }
 }
 
-/* The wait on `fut` (taken from op->fut) ended with the exception that is set: what the
- * Python body's `except BaseException` does. The future is forgotten; a RuntimeError
- * while the running loop is not the future's (a task of another loop refused it, or no
- * loop runs here) moves the socket to the running loop and waits again. */
+/* The exception that is set replaces the normalized (type, value, tb), which becomes its
+ * __context__, as when an `except` block raises: all three references are consumed. */
+static void
+chain_onto(PyObject *type, PyObject *value, PyObject *tb)
+{
+    PyObject *t2, *v2, *tb2;
+    PyErr_Fetch(&t2, &v2, &tb2);
+    PyErr_NormalizeException(&t2, &v2, &tb2);
+    if (tb != NULL && value != NULL) {
+        PyException_SetTraceback(value, tb);
+    }
+    if (v2 != NULL && value != NULL && v2 != value) {
+        PyException_SetContext(v2, value); /* steals value */
+        value = NULL;
+    }
+    Py_XDECREF(type);
+    Py_XDECREF(value);
+    Py_XDECREF(tb);
+    PyErr_Restore(t2, v2, tb2);
+}
+
+/* The wait on `fut` (taken from op->fut, a reference this consumes) ended with the
+ * exception that is set: what the Python body's `except BaseException` does. The future
+ * is forgotten; a RuntimeError while the running loop is not the future's (a task of
+ * another loop refused it, or no loop runs here) moves the socket to the running loop and
+ * waits again; anything else is raised again. */
 static PySendResult
 readop_failed(ReadOp *op, PyObject *fut, PyObject **result)
 {
     PyObject *io = op->io;
     PyObject *type, *value, *tb;
     PyErr_Fetch(&type, &value, &tb);
+    PyErr_NormalizeException(&type, &value, &tb); /* type(exc), as the body checks it */
     PyObject *res = PyObject_CallMethodOneArg(io, str_forget_reader, fut);
     if (res == NULL) {
         goto replaced;
@@ -434,17 +453,7 @@ readop_failed(ReadOp *op, PyObject *fut, PyObject **result)
             Py_DECREF(fut);
             res = PyObject_CallMethodNoArgs(io, str_move_here);
             if (res == NULL) { /* no loop runs here: its error, after the refusal */
-                PyErr_NormalizeException(&type, &value, &tb);
-                PyObject *t2, *v2, *tb2;
-                PyErr_Fetch(&t2, &v2, &tb2);
-                PyErr_NormalizeException(&t2, &v2, &tb2);
-                if (tb != NULL) {
-                    PyException_SetTraceback(value, tb);
-                }
-                PyException_SetContext(v2, value); /* steals value */
-                Py_XDECREF(type);
-                Py_XDECREF(tb);
-                PyErr_Restore(t2, v2, tb2);
+                chain_onto(type, value, tb);
                 return PYGEN_ERROR;
             }
             Py_DECREF(res);
@@ -459,9 +468,7 @@ readop_failed(ReadOp *op, PyObject *fut, PyObject **result)
     return PYGEN_ERROR;
 replaced: /* the cleanup itself failed: its exception wins, as in Python */
     Py_DECREF(fut);
-    Py_XDECREF(type);
-    Py_XDECREF(value);
-    Py_XDECREF(tb);
+    chain_onto(type, value, tb);
     return PYGEN_ERROR;
 }
 
@@ -474,6 +481,35 @@ readop_finish(ReadOp *op, PySendResult status)
     return status;
 }
 
+/* Resumed while `fut` (op->fut) is still pending, which a task never does (the
+ * facade's main-script driver may, when the loop stops): what `await fut` does then,
+ * as asyncio's future iterator: yield it again if whoever took it cleared its flag,
+ * else RuntimeError. */
+static PySendResult
+readop_not_done(ReadOp *op, PyObject **result)
+{
+    PyObject *fut = op->fut;
+    PyObject *flag = PyObject_GetAttr(fut, str_blocking);
+    if (flag == NULL) {
+        return PYGEN_ERROR;
+    }
+    int blocking = PyObject_IsTrue(flag);
+    Py_DECREF(flag);
+    if (blocking < 0) {
+        return PYGEN_ERROR;
+    }
+    if (blocking) {
+        PyErr_SetString(PyExc_RuntimeError, "await wasn't used with future");
+        return PYGEN_ERROR;
+    }
+    if (PyObject_SetAttr(fut, str_blocking, Py_True) < 0) {
+        return PYGEN_ERROR;
+    }
+    Py_INCREF(fut);
+    *result = fut;
+    return PYGEN_NEXT;
+}
+
 static PySendResult
 readop_am_send(ReadOp *op, PyObject *Py_UNUSED(arg), PyObject **result)
 {
@@ -484,11 +520,33 @@ readop_am_send(ReadOp *op, PyObject *Py_UNUSED(arg), PyObject **result)
     }
     PyObject *fut = op->fut;
     if (fut != NULL) { /* resumed: the wait is over; `await fut` raises what it holds */
-        op->fut = NULL;
         PyObject *res = PyObject_CallMethodNoArgs(fut, str_result);
         if (res == NULL) {
+            /* Not done yet (InvalidStateError), or it failed: which one, done() says. */
+            PyObject *type, *value, *tb;
+            PyErr_Fetch(&type, &value, &tb);
+            PyObject *done = PyObject_CallMethodNoArgs(fut, str_done);
+            int finished = done == NULL ? -1 : PyObject_IsTrue(done);
+            Py_XDECREF(done);
+            if (finished == 0) {
+                Py_XDECREF(type);
+                Py_XDECREF(value);
+                Py_XDECREF(tb);
+                PySendResult status = readop_not_done(op, result);
+                if (status == PYGEN_NEXT) {
+                    return status;
+                }
+            }
+            else if (finished > 0) {
+                PyErr_Restore(type, value, tb);
+            }
+            else {
+                chain_onto(type, value, tb);
+            }
+            op->fut = NULL;
             return readop_finish(op, readop_failed(op, fut, result));
         }
+        op->fut = NULL;
         Py_DECREF(res);
         Py_DECREF(fut);
         return readop_finish(op, readop_run(op, 0, result));
@@ -508,8 +566,9 @@ readop_am_send(ReadOp *op, PyObject *Py_UNUSED(arg), PyObject **result)
             if (ready == NULL) {
                 return readop_finish(op, PYGEN_ERROR);
             }
-            wait = !PyObject_IsTrue(ready);
+            int readable = PyObject_IsTrue(ready);
             Py_DECREF(ready);
+            wait = readable < 0 ? -1 : !readable;
         }
     }
     if (wait < 0) {
@@ -548,31 +607,62 @@ readop_send(ReadOp *op, PyObject *arg)
     return readop_result(status, result);
 }
 
-static PyObject *
-readop_throw(ReadOp *op, PyObject *const *args, Py_ssize_t nargs)
+/* Sets the exception that throw(type[, value[, tb]]) stands for, as a generator's throw()
+ * does: -1 always (an invalid call sets TypeError instead). */
+static int
+set_thrown(PyObject *const *args, Py_ssize_t nargs)
 {
     if (nargs < 1 || nargs > 3) {
-        PyErr_Format(PyExc_TypeError, "throw() takes 1 to 3 arguments (%zd given)", nargs);
-        return NULL;
+        PyErr_Format(PyExc_TypeError, "throw expected at most 3 arguments, got %zd", nargs);
+        return -1;
     }
     PyObject *type = args[0], *value = nargs > 1 ? args[1] : Py_None;
     PyObject *tb = nargs > 2 ? args[2] : Py_None;
-    if (PyExceptionInstance_Check(type) && value == Py_None) { /* throw(exc) */
-        value = type;
-        type = (PyObject *)Py_TYPE(value);
-    }
-    else if (!PyExceptionClass_Check(type)) {
-        PyErr_SetString(PyExc_TypeError,
-                        "exceptions must be classes or instances deriving from BaseException");
-        return NULL;
-    }
-    Py_INCREF(type);
-    Py_INCREF(value);
     if (tb == Py_None) {
         tb = NULL;
     }
-    Py_XINCREF(tb);
+    else if (!PyTraceBack_Check(tb)) {
+        PyErr_SetString(PyExc_TypeError, "throw() third argument must be a traceback");
+        return -1;
+    }
+    if (PyExceptionClass_Check(type)) {
+        Py_INCREF(type);
+        Py_INCREF(value);
+        Py_XINCREF(tb);
+        /* Before PyErr_Restore, which on 3.12+ would wrap a value that is an instance
+         * of a subclass of `type` instead of taking it. */
+        PyErr_NormalizeException(&type, &value, &tb);
+        PyErr_Restore(type, value, tb);
+        return -1;
+    }
+    if (!PyExceptionInstance_Check(type)) {
+        PyErr_Format(PyExc_TypeError,
+                     "exceptions must be classes or instances deriving from BaseException, "
+                     "not %s", Py_TYPE(type)->tp_name);
+        return -1;
+    }
+    if (value != Py_None) {
+        PyErr_SetString(PyExc_TypeError, "instance exception may not have a separate value");
+        return -1;
+    }
+    value = type;
+    type = (PyObject *)Py_TYPE(value);
+    if (tb == NULL) {
+        tb = PyException_GetTraceback(value); /* new reference, or NULL */
+    }
+    else {
+        Py_INCREF(tb);
+    }
+    Py_INCREF(type);
+    Py_INCREF(value);
     PyErr_Restore(type, value, tb);
+    return -1;
+}
+
+static PyObject *
+readop_throw(ReadOp *op, PyObject *const *args, Py_ssize_t nargs)
+{
+    set_thrown(args, nargs); /* (what it sets, a TypeError too, ends the wait) */
     if (op->fut == NULL || op->done) {
         op->done = 1;
         return NULL;
@@ -583,21 +673,53 @@ readop_throw(ReadOp *op, PyObject *const *args, Py_ssize_t nargs)
     return readop_result(status, result);
 }
 
-static PyObject *
-readop_close(ReadOp *op, PyObject *Py_UNUSED(ignored))
+/* Drops the wait, as GeneratorExit at `await fut` would: 0, or -1 with an exception. */
+static int
+readop_forget(ReadOp *op)
 {
     PyObject *fut = op->fut;
     op->done = 1;
-    if (fut != NULL) { /* closed while waiting: as GeneratorExit at `await fut` */
-        op->fut = NULL;
-        PyObject *res = PyObject_CallMethodOneArg(op->io, str_forget_reader, fut);
-        Py_DECREF(fut);
-        if (res == NULL) {
-            return NULL;
+    if (fut == NULL) {
+        return 0;
+    }
+    op->fut = NULL;
+    PyObject *res = PyObject_CallMethodOneArg(op->io, str_forget_reader, fut);
+    Py_DECREF(fut);
+    if (res == NULL) {
+        PyObject *exit = PyObject_CallNoArgs(PyExc_GeneratorExit);
+        if (exit != NULL) {
+            Py_INCREF(PyExc_GeneratorExit);
+            chain_onto(PyExc_GeneratorExit, exit, NULL);
         }
-        Py_DECREF(res);
+        return -1;
+    }
+    Py_DECREF(res);
+    return 0;
+}
+
+static PyObject *
+readop_close(ReadOp *op, PyObject *Py_UNUSED(ignored))
+{
+    if (readop_forget(op) < 0) {
+        return NULL;
     }
     Py_RETURN_NONE;
+}
+
+/* Dropped while waiting (never closed, e.g. its coroutine was collected): forget the
+ * wait, or the next read would find the socket busy. */
+static void
+readop_finalize(ReadOp *op)
+{
+    if (op->fut == NULL) {
+        return;
+    }
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    if (readop_forget(op) < 0) {
+        PyErr_WriteUnraisable((PyObject *)op);
+    }
+    PyErr_Restore(type, value, tb);
 }
 
 static PyObject *
@@ -626,6 +748,9 @@ readop_clear(ReadOp *op)
 static void
 readop_dealloc(ReadOp *op)
 {
+    if (PyObject_CallFinalizerFromDealloc((PyObject *)op) < 0) {
+        return; /* resurrected */
+    }
     PyObject_GC_UnTrack(op);
     readop_clear(op);
     PyObject_GC_Del(op);
@@ -660,6 +785,7 @@ static PyTypeObject ReadOp_Type = {
     .tp_traverse = (traverseproc)readop_traverse,
     .tp_clear = (inquiry)readop_clear,
     .tp_dealloc = (destructor)readop_dealloc,
+    .tp_finalize = (destructor)readop_finalize,
 };
 
 PyDoc_STRVAR(read_op_doc,
@@ -725,7 +851,8 @@ PyInit__speedups(void)
         {&str_create_future, "create_future"}, {&str_wait_for_read, "wait_for_read"},
         {&str_forget_reader, "forget_reader"}, {&str_move_here, "move_here"},
         {&str_poll_readable, "poll_readable"}, {&str_fileno, "fileno"},
-        {&str_result, "result"},               {&str_get_loop, "get_loop"},
+        {&str_result, "result"},               {&str_done, "done"},
+        {&str_get_loop, "get_loop"},
         {&str_blocking, "_asyncio_future_blocking"},
     };
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {

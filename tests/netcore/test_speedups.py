@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import errno
 import fcntl
+import gc
 import operator
 import os
 import resource
@@ -501,7 +502,7 @@ async def test_read_op_is_awaited_once_and_forgets_its_wait(
     with pytest.raises(RuntimeError, match="already awaited"):
         await op
     assert io.drained  # a short receive: the next read waits first
-    for end in ("close", "throw"):
+    for end in ("close", "throw", "drop"):
         waiting = _speedups.read_op(io, 10).__await__()
         fut = waiting.send(None)
         assert isinstance(fut, asyncio.Future)
@@ -509,15 +510,126 @@ async def test_read_op_is_awaited_once_and_forgets_its_wait(
         assert fut._asyncio_future_blocking
         if end == "close":
             waiting.close()
-        else:
+        elif end == "throw":
             with pytest.raises(KeyError, match="thrown"):
                 waiting.throw(KeyError("thrown"))
+        else:
+            del waiting  # its finalizer forgets the wait
         assert waiter(io) is None
         assert fut.cancelled()
-        with pytest.raises(RuntimeError, match="already awaited"):
-            waiting.send(None)
+        if end != "drop":
+            with pytest.raises(RuntimeError, match="already awaited"):
+                waiting.send(None)
     with pytest.raises(ValueError, match="before"):
         _speedups.read_op(io, 10).__await__().throw(ValueError("before"))
     pair[1].send(b"after")
     assert await bounded(_speedups.read_op(io, 10)) == b"after"
     io.close()
+
+
+READ_FORMS = [
+    pytest.param(False, id="python"),
+    pytest.param(True, id="c", marks=c_only),
+]
+
+
+@pytest.fixture(params=READ_FORMS)
+def stream_pair(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[Any, socket.socket]]:
+    """A netcore stream over one end of a socketpair, read by the C step or by read's
+    Python body (the suite's other reads use whichever form is in use), and the other
+    end, a stdlib socket."""
+    from netcore import _stream
+    from netcore._tcp import TcpStream
+
+    if request.param:
+        assert _speedups is not None
+        _speedups.bind(_engine.SocketIO, socket.socket, netcore.ClosedError, _engine._running_loop)
+        monkeypatch.setattr(_stream, "read_op", _speedups.read_op)
+    else:
+        monkeypatch.setattr(_stream, "read_op", None)
+    ours, theirs = socket.socketpair()
+    stream = TcpStream._wrap(_engine.SocketIO(ours))
+    with stream, theirs:
+        yield stream, theirs
+
+
+def _waiting_read(stream: Any, loop: asyncio.AbstractEventLoop) -> tuple[Any, asyncio.Future[None]]:
+    """A read of `stream`, driven by hand until it waits: the coroutine and its future."""
+    stream._io.drained = True  # (wait first, as after a short receive)
+    reading = stream.read(100)
+    fut = loop.run_until_complete(_first_step(reading))
+    assert isinstance(fut, asyncio.Future)
+    assert stream._io.reader is fut
+    return reading, fut
+
+
+async def _first_step(reading: Any) -> Any:
+    return reading.send(None)  # inside the loop: the wait registers there, or stays
+
+
+@pytest.mark.parametrize("how", ["taken", "not taken"])
+def test_a_read_resumed_before_its_future_is_done(
+    stream_pair: tuple[Any, socket.socket], how: str
+) -> None:
+    """Resumed while its future is pending (the facade's main-script driver does that
+    when the loop stops): the same future again if the driver took it (cleared its
+    flag), as `await fut` does, else RuntimeError; then the read goes on."""
+    stream, peer = stream_pair
+    with contextlib.closing(netcore.new_event_loop()) as loop:
+        reading, fut = _waiting_read(stream, loop)
+        if how == "taken":
+            fut._asyncio_future_blocking = False
+            assert reading.send(None) is fut
+            assert stream._io.reader is fut
+            peer.send(b"then data")
+            fut.set_result(None)
+            with pytest.raises(StopIteration) as stop:
+                reading.send(None)
+            assert stop.value.value == b"then data"
+        else:
+            with pytest.raises(RuntimeError, match="await wasn't used with future"):
+                loop.run_until_complete(_first_step(reading))  # (its loop runs: no move)
+            assert stream._io.reader is None
+
+
+@pytest.mark.parametrize(
+    ("args", "raised"),
+    [
+        ((ValueError("z"), 1), TypeError),  # an instance with a separate value
+        ((ValueError, None, 42), TypeError),  # not a traceback
+        ((RuntimeError, netcore.BusyError("a subclass")), netcore.BusyError),
+        ((KeyError,), KeyError),
+    ],
+)
+def test_what_is_thrown_into_a_waiting_read_ends_it(
+    stream_pair: tuple[Any, socket.socket], args: tuple[Any, ...], raised: type[BaseException]
+) -> None:
+    """As a coroutine's throw(): a bad call is TypeError, a value that is an instance of a
+    subclass of the type is raised as it is (and a RuntimeError subclass is no loop's
+    refusal); either way the wait is forgotten and the next read works."""
+    stream, peer = stream_pair
+    with contextlib.closing(netcore.new_event_loop()) as loop:
+        reading, fut = _waiting_read(stream, loop)
+        with pytest.raises(raised):
+            reading.throw(*args)
+        assert stream._io.reader is None
+        assert fut.cancelled()
+        peer.send(b"next")
+        assert loop.run_until_complete(bounded(stream.read(100))) == b"next"
+
+
+def test_a_waiting_read_dropped_without_close_forgets_its_wait(
+    stream_pair: tuple[Any, socket.socket],
+) -> None:
+    """A read coroutine collected while it waits: the socket is not left busy."""
+    stream, peer = stream_pair
+    with contextlib.closing(netcore.new_event_loop()) as loop:
+        reading, fut = _waiting_read(stream, loop)
+        del reading
+        gc.collect()
+        assert stream._io.reader is None
+        assert fut.cancelled()
+        peer.send(b"next")
+        assert loop.run_until_complete(bounded(stream.read(100))) == b"next"
