@@ -594,6 +594,7 @@ def test_a_read_resumed_before_its_future_is_done(
             assert stream._io.reader is None
 
 
+@pytest.mark.filterwarnings("ignore:the \\(type, exc, tb\\) signature of throw:DeprecationWarning")
 @pytest.mark.parametrize(
     ("args", "raised"),
     [
