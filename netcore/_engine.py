@@ -909,7 +909,10 @@ def _load_read_op() -> Callable[[SocketIO, int], Awaitable[bytes]] | None:
         return None
     from . import _speedups  # noqa: PLC0415 (loaded and checked by _load_speedups)
 
-    _speedups.bind(SocketIO, socket.socket, ClosedError, _running_loop)
+    try:
+        _speedups.bind(SocketIO, socket.socket, ClosedError, _running_loop)
+    except RuntimeError:  # bound to another SocketIO (a reload, another interpreter's)
+        return None
     return _speedups.read_op
 
 

@@ -218,7 +218,9 @@ member_offset(PyTypeObject *type, const char *name)
         return -1;
     }
     Py_ssize_t offset = -1;
-    if (Py_IS_TYPE(descr, &PyMemberDescr_Type)) {
+    /* (Of `type` itself or a base: a slot of another class may lie past its objects.) */
+    if (Py_IS_TYPE(descr, &PyMemberDescr_Type) &&
+        PyType_IsSubtype(type, ((PyDescrObject *)descr)->d_type)) {
         PyMemberDef *member = ((PyMemberDescrObject *)descr)->d_member;
         if (member->type == T_OBJECT_EX && !(member->flags & READONLY)) {
             offset = member->offset;
@@ -235,7 +237,9 @@ member_offset(PyTypeObject *type, const char *name)
 PyDoc_STRVAR(bind_doc,
 "bind(socket_io, socket, closed_error, get_running_loop, /)\n--\n\n"
 "Tell read_op() the engine's SocketIO class (it reads its slots), socket.socket, the\n"
-"ClosedError class and asyncio._get_running_loop. Called once, when netcore loads.");
+"ClosedError class and asyncio._get_running_loop. Called once, when netcore loads; again\n"
+"with the same four, it does nothing, and with others (a reloaded netcore, another\n"
+"interpreter's) RuntimeError: the state is one per process.");
 
 static PyObject *
 speedups_bind(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
@@ -256,6 +260,16 @@ speedups_bind(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nar
     }
     Py_ssize_t closed_offset = member_offset((PyTypeObject *)args[1], "_closed");
     if (closed_offset < 0) {
+        return NULL;
+    }
+    if (socketio_type != NULL) { /* once per process: the state here is shared by all */
+        if (args[0] == (PyObject *)socketio_type && args[1] == (PyObject *)socket_type &&
+            args[2] == closed_error && args[3] == running_loop) {
+            Py_RETURN_NONE;
+        }
+        PyErr_SetString(PyExc_RuntimeError,
+                        "read_op is bound to other classes already (a reloaded netcore, or "
+                        "another interpreter's): this one reads in Python");
         return NULL;
     }
     memcpy(slot_offset, offsets, sizeof(offsets));
@@ -307,6 +321,10 @@ live_fd(PyObject *io, int *fd)
     long value = PyLong_AsLong(number);
     Py_DECREF(number);
     if (value == -1 && PyErr_Occurred()) {
+        return -1;
+    }
+    if (value < INT_MIN || value > INT_MAX) {
+        PyErr_Format(PyExc_ValueError, "file descriptor out of range: %ld", value);
         return -1;
     }
     *fd = (int)value;
@@ -685,8 +703,11 @@ readop_forget(ReadOp *op)
     op->fut = NULL;
     PyObject *res = PyObject_CallMethodOneArg(op->io, str_forget_reader, fut);
     Py_DECREF(fut);
-    if (res == NULL) {
+    if (res == NULL) { /* its error, after the GeneratorExit that `close` stands for */
+        PyObject *type, *value, *tb;
+        PyErr_Fetch(&type, &value, &tb);
         PyObject *exit = PyObject_CallNoArgs(PyExc_GeneratorExit);
+        PyErr_Restore(type, value, tb);
         if (exit != NULL) {
             Py_INCREF(PyExc_GeneratorExit);
             chain_onto(PyExc_GeneratorExit, exit, NULL);
@@ -740,6 +761,7 @@ readop_traverse(ReadOp *op, visitproc visit, void *arg)
 static int
 readop_clear(ReadOp *op)
 {
+    op->done = 1; /* (io is gone: never step again) */
     Py_CLEAR(op->io);
     Py_CLEAR(op->fut);
     return 0;

@@ -479,6 +479,14 @@ def test_read_op_refuses_what_read_never_passes(pair: tuple[socket.socket, socke
         _speedups.bind(type(io), NotSlotted, netcore.ClosedError, print)
     with pytest.raises(AttributeError):
         _speedups.bind(int, socket.socket, netcore.ClosedError, print)
+    stolen = type("Stolen", (), {name: getattr(type(io), name) for name in ("closed", "reader")})
+    with pytest.raises(TypeError, match="slot"):  # another class's slots: past its objects
+        _speedups.bind(stolen, socket.socket, netcore.ClosedError, print)
+    bound = (type(io), socket.socket, netcore.ClosedError, _engine._running_loop)
+    _speedups.bind(*bound)  # the same again: nothing changes
+    other = type("OtherSocketIO", (type(io),), {"__slots__": ()})
+    with pytest.raises(RuntimeError, match="other classes"):  # one binding per process
+        _speedups.bind(other, *bound[1:])
     pair[1].send(b"still bound")
     with pytest.raises(StopIteration) as stop:
         _speedups.read_op(io, 100).__await__().send(None)
@@ -634,3 +642,39 @@ def test_a_waiting_read_dropped_without_close_forgets_its_wait(
         assert fut.cancelled()
         peer.send(b"next")
         assert loop.run_until_complete(bounded(stream.read(100))) == b"next"
+
+
+@c_only
+@pytest.mark.usefixtures("bound")
+async def test_read_op_failing_cleanup_and_a_descriptor_out_of_range(
+    pair: tuple[socket.socket, socket.socket],
+) -> None:
+    """A wait whose cleanup fails while closing raises that failure, after GeneratorExit
+    (as an `except` block in Python would); a descriptor number beyond a C int is
+    ValueError, as for fd_recv."""
+    assert _speedups is not None
+
+    class FailingIO(_engine.SocketIO):
+        __slots__ = ()
+
+        def forget_reader(self, fut: asyncio.Future[None]) -> None:
+            super().forget_reader(fut)
+            raise ValueError("cleanup failed")
+
+    io = FailingIO(pair[0])
+    try:
+        io.drained = True
+        waiting = _speedups.read_op(io, 10).__await__()
+        fut = waiting.send(None)
+        with pytest.raises(ValueError, match="cleanup failed") as info:
+            waiting.close()
+        assert isinstance(info.value.__context__, GeneratorExit)
+        assert fut.cancelled()
+        fd = io.fd
+        io.fd = 2**32 + fd
+        io.drained = False  # (receive at once)
+        with pytest.raises(ValueError, match="out of range"):
+            await bounded(_speedups.read_op(io, 10))
+        io.fd = fd
+    finally:
+        io.close()
