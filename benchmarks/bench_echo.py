@@ -13,8 +13,10 @@ Protocols, the cheapest client Python has), each in strict ping-pong — send 1 
 the whole 1 KiB to come back, send again. After a warm-up, it counts the round trips that
 complete in a fixed window and records each one's latency.
 
-Runs are interleaved (repeat 1 of every server, then repeat 2, ...) so that a noisy
-neighbour on the shared machine hurts every server alike; the table shows medians.
+Runs are interleaved (repeat 1 of every server, then repeat 2, ..., the order rotated
+each repeat: the first slot of a repeat tends to measure slower) so that a noisy
+neighbour on the shared machine hurts every server alike; the table shows medians, and
+`paired`, the median over repeats of each run's rate over the Protocol's in that repeat.
 
 Besides round trips/s, the table shows the server's CPU time per round trip (from
 /proc/<pid>/stat over the window) — the cost that does not depend on whether the client
@@ -516,8 +518,13 @@ def run_section(transport: str, names: list[str], args: argparse.Namespace) -> d
                 print(f"{name}: server did not start: {exc}", file=sys.stderr)
                 continue
             servers[name] = server
+        order = list(servers)
         for repeat in range(args.repeats):
-            for name, server in servers.items():
+            # Rotate the order each repeat: the first slot of a repeat measured slower here
+            # (by up to 15 %), so no server may always have it.
+            shift = repeat % len(order) if order else 0
+            for name in order[shift:] + order[:shift]:
+                server = servers[name]
                 if name in errors:
                     continue
                 argv = [
@@ -539,6 +546,7 @@ def run_section(transport: str, names: list[str], args: argparse.Namespace) -> d
                     print(f"{name}: run {repeat + 1} failed: {exc}", file=sys.stderr)
                     print(server.stderr_text(), file=sys.stderr)
                     continue
+                result["repeat"] = repeat
                 runs[name].append(result)
                 print(
                     f"  run {repeat + 1}/{args.repeats} {name:<16} {result['rate']:>9,.0f} rt/s"
@@ -574,7 +582,7 @@ def summarize(
             ),
         )
     base = summary.get(BASELINE, {})
-    for values in summary.values():
+    for name, values in summary.items():
         if "rate" in values:
             values["ratio"] = values["rate"] / base["rate"] if "rate" in base else None
             values["cpu_ratio"] = (
@@ -582,6 +590,8 @@ def summarize(
                 if "rate" in base
                 else None
             )
+            pairs = _common.paired_ratios(runs[name], runs.get(BASELINE, []))
+            values["paired_ratio"] = _common.median(pairs) if "rate" in base and pairs else None
     return summary
 
 
@@ -603,6 +613,7 @@ def print_table(transport: str, summary: dict[str, dict[str, Any]]) -> None:
         "cli CPU",
         "other",
         f"rt/s vs {BASELINE}",
+        "paired",
         "CPU/rt vs",
     ]
     rows = []
@@ -627,13 +638,15 @@ def print_table(transport: str, summary: dict[str, dict[str, Any]]) -> None:
                 f"{100 * v['client_cpu_share']:.0f}%",
                 f"{100 * v['other_cpu_share']:.0f}%",
                 "-" if v["ratio"] is None else f"{v['ratio']:.2f}x",
+                "-" if v["paired_ratio"] is None else f"{v['paired_ratio']:.2f}x",
                 "-" if v["cpu_ratio"] is None else f"{v['cpu_ratio']:.2f}x",
             ]
         )
     print()
     print(_common.table(headers, rows))
     print(
-        "medians; spread = farthest run from the median; CPU columns are shares of one CPU; "
+        "medians; spread = farthest run from the median; 'paired' = median over repeats of "
+        f"(this run / the {BASELINE} run of that repeat); CPU columns are shares of one CPU; "
         "'other' = the rest of the machine's load meanwhile"
     )
     if client_bound:
