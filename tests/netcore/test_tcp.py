@@ -674,7 +674,7 @@ def test_a_stream_read_by_turns_on_two_loops_of_one_thread(kind: str, first_clos
         async def accept_and_read() -> TcpStream:
             conn: TcpStream = await bounded(listener.accept())
             assert await read_soon(conn, b"on L1") == b"on L1"
-            with pytest.raises(TimeoutError):  # (a wait that ends with nothing to read
+            with pytest.raises(asyncio.TimeoutError):  # (a wait that ends with nothing to read
                 await asyncio.wait_for(conn.read(100), 0.05)  # leaves it registered on L1)
             return conn
 
@@ -704,7 +704,7 @@ def test_a_write_that_waits_while_a_read_moves_to_a_new_loop(kind: str) -> None:
 
         async def accept_and_register() -> TcpStream:
             conn: TcpStream = await bounded(listener.accept())
-            with pytest.raises(TimeoutError):  # waits on L1 and stays registered there
+            with pytest.raises(asyncio.TimeoutError):  # waits on L1 and stays registered there
                 await asyncio.wait_for(conn.read(100), 0.05)
             return conn
 
