@@ -35,17 +35,25 @@
 /* Only touched with the GIL held, and no call inside gives it up. */
 static char recv_buffer[RECV_MAX];
 
-/* Checks that `name` got 2 arguments and puts the first, a descriptor, in `fd`: 0, or
- * -1 with an exception set. A negative descriptor, such as a closed socket's fileno(),
- * goes to the syscall, which answers EBADF. */
+/* 0 if `name` got `expected` arguments, else -1 with TypeError set. */
 static int
-fd_and_one_more(const char *name, PyObject *const *args, Py_ssize_t nargs, int *fd)
+check_nargs(const char *name, Py_ssize_t nargs, Py_ssize_t expected)
 {
-    if (nargs != 2) {
-        PyErr_Format(PyExc_TypeError, "%s() takes 2 arguments (%zd given)", name, nargs);
+    if (nargs != expected) {
+        PyErr_Format(PyExc_TypeError, "%s() takes %zd arguments (%zd given)", name, expected,
+                     nargs);
         return -1;
     }
-    long value = PyLong_AsLong(args[0]);
+    return 0;
+}
+
+/* Puts the descriptor number `number` in `fd`: 0, or -1 with an exception set. A negative
+ * descriptor, such as a closed socket's fileno(), goes to the syscall, which answers
+ * EBADF. */
+static int
+fd_of(PyObject *number, int *fd)
+{
+    long value = PyLong_AsLong(number);
     if (value == -1 && PyErr_Occurred()) {
         return -1;
     }
@@ -55,6 +63,41 @@ fd_and_one_more(const char *name, PyObject *const *args, Py_ssize_t nargs, int *
     }
     *fd = (int)value;
     return 0;
+}
+
+/* Checks that `name` got 2 arguments and puts the first, a descriptor, in `fd`: 0, or
+ * -1 with an exception set. */
+static int
+fd_and_one_more(const char *name, PyObject *const *args, Py_ssize_t nargs, int *fd)
+{
+    return check_nargs(name, nargs, 2) < 0 ? -1 : fd_of(args[0], fd);
+}
+
+/* One receive of at most `size` bytes into recv_buffer, never waiting, retried on EINTR:
+ * the count (0 at end of stream), -2 when nothing is there yet, or -1 with an exception
+ * set. The caller copies the bytes out before any Python code can run. */
+static ssize_t
+recv_once(int fd, Py_ssize_t size)
+{
+    for (;;) {
+        /* read(2) for 0 bytes, as the fallback's os.read: it returns 0 at once, where a
+         * recv(2) of 0 bytes would take a datagram or answer EAGAIN. Never asked for. */
+        ssize_t n = size ? recv(fd, recv_buffer, (size_t)size, MSG_DONTWAIT)
+                         : read(fd, recv_buffer, 0);
+        if (n >= 0) {
+            return n;
+        }
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            return -2;
+        }
+        if (errno != EINTR) {
+            PyErr_SetFromErrno(PyExc_OSError);
+            return -1;
+        }
+        if (PyErr_CheckSignals() < 0) { /* a handler raised: as the stdlib does (PEP 475) */
+            return -1;
+        }
+    }
 }
 
 PyDoc_STRVAR(recv_doc,
@@ -78,24 +121,11 @@ speedups_recv(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nar
         PyErr_Format(PyExc_ValueError, "recv() size must be 0..%d, got %zd", RECV_MAX, size);
         return NULL;
     }
-    for (;;) {
-        /* read(2) for 0 bytes, as the fallback's os.read: it returns 0 at once, where a
-         * recv(2) of 0 bytes would take a datagram or answer EAGAIN. Never asked for. */
-        ssize_t n = size ? recv(fd, recv_buffer, (size_t)size, MSG_DONTWAIT)
-                         : read(fd, recv_buffer, 0);
-        if (n >= 0) {
-            return PyBytes_FromStringAndSize(recv_buffer, n);
-        }
-        if (errno == EAGAIN || errno == EWOULDBLOCK) {
-            Py_RETURN_NONE;
-        }
-        if (errno != EINTR) {
-            return PyErr_SetFromErrno(PyExc_OSError);
-        }
-        if (PyErr_CheckSignals() < 0) { /* a handler raised: as the stdlib does (PEP 475) */
-            return NULL;
-        }
+    ssize_t n = recv_once(fd, size);
+    if (n == -2) {
+        Py_RETURN_NONE;
     }
+    return n < 0 ? NULL : PyBytes_FromStringAndSize(recv_buffer, n);
 }
 
 PyDoc_STRVAR(send_doc,
@@ -244,8 +274,7 @@ PyDoc_STRVAR(bind_doc,
 static PyObject *
 speedups_bind(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 4) {
-        PyErr_Format(PyExc_TypeError, "bind() takes 4 arguments (%zd given)", nargs);
+    if (check_nargs("bind", nargs, 4) < 0) {
         return NULL;
     }
     if (!PyType_Check(args[0]) || !PyType_Check(args[1])) {
@@ -318,17 +347,9 @@ live_fd(PyObject *io, int *fd)
     if (number == NULL) {
         return -1;
     }
-    long value = PyLong_AsLong(number);
+    int status = fd_of(number, fd);
     Py_DECREF(number);
-    if (value == -1 && PyErr_Occurred()) {
-        return -1;
-    }
-    if (value < INT_MIN || value > INT_MAX) {
-        PyErr_Format(PyExc_ValueError, "file descriptor out of range: %ld", value);
-        return -1;
-    }
-    *fd = (int)value;
-    return 0;
+    return status;
 }
 
 /* The loop of ByteStream.read from `wait` on: wait if `wait`, then receive, until bytes
@@ -395,26 +416,21 @@ readop_run(ReadOp *op, int wait, PyObject **result)
         if (stream < 0 || live_fd(io, &fd) < 0) {
             return PYGEN_ERROR;
         }
-        ssize_t n = recv(fd, recv_buffer, (size_t)op->size, MSG_DONTWAIT);
-        if (n >= 0) {
-            PyObject *data = PyBytes_FromStringAndSize(recv_buffer, n);
-            if (data == NULL) {
-                return PYGEN_ERROR;
-            }
-            slot_set(io, S_DRAINED, n < op->size && stream ? Py_True : Py_False);
-            *result = data;
-            return PYGEN_RETURN;
+        ssize_t n = recv_once(fd, op->size);
+        if (n == -1) {
+            return PYGEN_ERROR;
         }
-        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        if (n == -2) {
             wait = 1;
+            continue;
         }
-        else if (errno != EINTR) {
-            PyErr_SetFromErrno(PyExc_OSError);
+        PyObject *data = PyBytes_FromStringAndSize(recv_buffer, n);
+        if (data == NULL) {
             return PYGEN_ERROR;
         }
-        else if (PyErr_CheckSignals() < 0) {
-            return PYGEN_ERROR;
-        }
+        slot_set(io, S_DRAINED, n < op->size && stream ? Py_True : Py_False);
+        *result = data;
+        return PYGEN_RETURN;
     }
 }
 
@@ -818,8 +834,7 @@ PyDoc_STRVAR(read_op_doc,
 static PyObject *
 speedups_read_op(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 2) {
-        PyErr_Format(PyExc_TypeError, "read_op() takes 2 arguments (%zd given)", nargs);
+    if (check_nargs("read_op", nargs, 2) < 0) {
         return NULL;
     }
     if (socketio_type == NULL || !PyObject_TypeCheck(args[0], socketio_type)) {
