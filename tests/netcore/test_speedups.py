@@ -553,7 +553,7 @@ def stream_pair(
 
     if request.param:
         assert _speedups is not None
-        _speedups.bind(_engine.SocketIO, socket.socket, netcore.ClosedError, _engine._running_loop)
+        request.getfixturevalue("bound")
         monkeypatch.setattr(_stream, "read_op", _speedups.read_op)
     else:
         monkeypatch.setattr(_stream, "read_op", None)
