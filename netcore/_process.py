@@ -23,6 +23,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from ._errors import BusyError
 from ._stream import SocketBase
 from ._timeout import check_seconds
 
@@ -31,6 +32,8 @@ __all__ = ("Copyable", "Process", "copy_message", "current", "receive", "spawn")
 _ids = itertools.count(1)
 _current: contextvars.ContextVar[Process] = contextvars.ContextVar("netcore_process")
 _main = threading.local()
+#: What `Process.send` looks into for sockets to copy.
+_CONTAINERS = (tuple, list, dict, set, frozenset)
 
 
 class Copyable(abc.ABC):
@@ -49,7 +52,7 @@ Copyable.register(SocketBase)
 
 
 def copy_message(message: Any) -> Any:
-    """`message` with every socket in it (at any depth of tuple, list, dict) copied.
+    """`message` with every socket in it (at any depth of tuple, list, dict, set) copied.
 
     If one copy fails (a closed socket: `ClosedError`; out of fds: `OSError`), the copies
     already made are closed before the error propagates.
@@ -64,9 +67,10 @@ def copy_message(message: Any) -> Any:
 
 
 def _copy(message: Any, made: list[Any], inside: set[int], done: dict[int, Any]) -> Any:
-    """`message` with its sockets copied. Lists and dicts arrive as new ones (of the same
-    type) at every level, as a message should; a tuple of things that pass as they are
-    (no socket, list or dict inside) passes as it is. `inside` holds the containers being
+    """`message` with its sockets copied (dict keys and set members too). Lists, dicts
+    and sets arrive as new ones (of the same type) at every level, as a message should; a
+    tuple or frozenset of things that pass as they are (no socket, list, dict or set
+    inside) passes as it is. `inside` holds the containers being
     copied: one that contains itself is a `ValueError` (instead of a `RecursionError`).
     `done` maps the containers copied so far to their copies, so a part that appears
     twice is copied once (and arrives shared, as sent) instead of once per path to it."""
@@ -74,7 +78,7 @@ def _copy(message: Any, made: list[Any], inside: set[int], done: dict[int, Any])
         copy = message.try_clone()
         made.append(copy)
         return copy
-    if not isinstance(message, (tuple, list, dict)):
+    if not isinstance(message, _CONTAINERS):
         return message
     key = id(message)
     if key in done:
@@ -83,15 +87,18 @@ def _copy(message: Any, made: list[Any], inside: set[int], done: dict[int, Any])
         raise ValueError(f"a message cannot contain itself (a {type(message).__name__})")
     inside.add(key)
     try:
-        if isinstance(message, tuple):
+        if isinstance(message, (tuple, frozenset)):
             items = [_copy(item, made, inside, done) for item in message]
             unchanged = all(item is old for item, old in zip(items, message, strict=True))
             copy = message if unchanged else _rebuilt(message, items)
-        elif isinstance(message, list):
-            copy = _rebuilt(message, [_copy(item, made, inside, done) for item in message])
-        else:
-            copied = {name: _copy(value, made, inside, done) for name, value in message.items()}
+        elif isinstance(message, dict):
+            copied = {
+                _copy(name, made, inside, done): _copy(value, made, inside, done)
+                for name, value in message.items()
+            }
             copy = _rebuilt(message, copied)
+        else:  # a list or a set
+            copy = _rebuilt(message, [_copy(item, made, inside, done) for item in message])
     finally:
         inside.discard(key)
     done[key] = copy
@@ -104,19 +111,24 @@ def _rebuilt(message: Any, contents: Any) -> Any:
     kind = type(message)
     if kind is list or kind is dict:
         return contents
-    if kind is tuple:
-        return tuple(contents)
-    if isinstance(message, tuple):
+    if kind is tuple or kind is set or kind is frozenset:
+        return kind(contents)
+    if isinstance(message, (tuple, frozenset)):
         make = getattr(kind, "_make", None)  # a named tuple takes its fields one by one
+        plain = tuple if isinstance(message, tuple) else frozenset
         try:
             return make(contents) if make is not None else kind(contents)
-        except TypeError:  # a constructor of its own: a plain tuple then
-            return tuple(contents)
+        except TypeError:  # a constructor of its own: a plain tuple (frozenset) then
+            return plain(contents)
     # A list or dict subclass: a shallow copy keeps what its constructor would need
     # (a defaultdict's factory), then gets the copied contents.
+    # A set subclass likewise (emptied, then filled).
     rebuilt = copy.copy(message)
     if isinstance(message, list):
         rebuilt[:] = contents
+    elif isinstance(message, set):
+        rebuilt.clear()
+        rebuilt.update(contents)
     else:
         rebuilt.update(contents)
     return rebuilt
@@ -125,12 +137,13 @@ def _rebuilt(message: Any, contents: Any) -> Any:
 def _close_copies(message: Any) -> None:
     if isinstance(message, Copyable):
         message.close()
-    elif isinstance(message, (tuple, list)):
+    elif isinstance(message, dict):
+        for name, value in message.items():
+            _close_copies(name)
+            _close_copies(value)
+    elif isinstance(message, _CONTAINERS):
         for item in message:
             _close_copies(item)
-    elif isinstance(message, dict):
-        for value in message.values():
-            _close_copies(value)
 
 
 def _expire(fut: asyncio.Future[None]) -> None:
@@ -173,7 +186,7 @@ class Process:
     def send(self, message: Any) -> None:
         """Put `message` in this process's mailbox; never waits.
 
-        Sockets in the message (itself, or inside a tuple, list or dict) arrive as copies
+        Sockets in the message (itself, or inside a tuple, list, dict or set) arrive as copies
         on duplicated descriptors: the sender should close its own. Sending to a finished
         process drops the message silently. A message that contains itself is
         `ValueError`; a socket that cannot be copied (closed) raises, and then no copy is
@@ -197,7 +210,7 @@ class Process:
         loop = asyncio.get_running_loop()
         while not mailbox:
             if self._waiter is not None and not self._waiter.done():
-                raise RuntimeError("another task is already receiving this process's messages")
+                raise BusyError("another task is already receiving this process's messages")
             waiter = self._waiter = loop.create_future()
             timer = None
             try:
@@ -324,6 +337,7 @@ async def receive(timeout: float | None = None) -> Any:
     """The calling process's next message, waiting without blocking other processes.
 
     Raises `TimeoutError` when `timeout` seconds pass first (at once for 0 or less, unless
-    a message is waiting), `TypeError`/`ValueError` for a `timeout` that is not seconds.
+    a message is waiting), `TypeError`/`ValueError` for a `timeout` that is not seconds,
+    `BusyError` when another task of the same process is already receiving.
     """
     return await current()._receive(timeout)

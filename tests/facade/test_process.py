@@ -27,12 +27,16 @@ from . import Background, recv_exactly
 
 WAIT = 5.0
 
-# The four shapes a socket may travel in (API.md §6): bare, in a tuple, a list, a dict.
+# The shapes a socket may travel in (API.md §6): bare, in a tuple, a list, a dict (as a
+# value or a key), and beyond API.md in a set or a frozenset.
 SHAPES: dict[str, tuple[Callable[[Any], Any], Callable[[Any], Any]]] = {
     "bare": (lambda sock: sock, lambda message: message),
     "tuple": (lambda sock: ("conn", sock, 1), lambda message: message[1]),
     "list": (lambda sock: [0, [sock]], lambda message: message[1][0]),
     "dict": (lambda sock: {"conn": sock, "n": 2}, lambda message: message["conn"]),
+    "dict key": (lambda sock: {sock: "conn", 2: "n"}, lambda message: next(iter(message))),
+    "set": (lambda sock: {sock}, lambda message: next(iter(message))),
+    "frozenset": (lambda sock: frozenset([sock]), lambda message: next(iter(message))),
 }
 
 
@@ -198,7 +202,7 @@ def test_receive_timeout_is_bounded() -> None:
 def test_sockets_in_messages_arrive_as_dup_copies(
     shape: str, served: tuple[TcpStream, socket.socket]
 ) -> None:
-    """A socket in a message (bare, tuple, list, dict) arrives as a dup of the same socket.
+    """A socket in a message (bare, tuple, list, dict, set) arrives as a dup of the same socket.
 
     The copy has its own descriptor on the same kernel socket, sees the bytes the peer
     wrote before the send, and outlives the sender's copy.
@@ -581,7 +585,8 @@ def test_messages_left_unread_when_a_process_ends_have_their_copies_closed(
         before = open_fds()
         child.send(conn)
         child.send([conn, conn])
-        assert len(open_fds() - before) == 3  # three copies wait in its mailbox
+        child.send({conn: {conn}})  # a dict key and a set member
+        assert len(open_fds() - before) == 5  # five copies wait in its mailbox
         with socket.create_connection(("127.0.0.1", listener.local_address.port), WAIT):
             assert child.join(timeout=WAIT) == "ended"
     assert open_fds() <= before

@@ -19,17 +19,21 @@ from typing import Any
 
 import pytest
 
-from netcore import ClosedError, _process, process
+from netcore import BusyError, ClosedError, _process, process
 from netcore.socket import SocketAddress, TcpListener, TcpStream
 
 WAIT = 5.0
 
-# The four shapes a socket may travel in (API.md §6): bare, in a tuple, a list, a dict.
+# The shapes a socket may travel in (API.md §6): bare, in a tuple, a list, a dict (as a
+# value or a key), and beyond API.md in a set or a frozenset.
 SHAPES: dict[str, tuple[Callable[[Any], Any], Callable[[Any], Any]]] = {
     "bare": (lambda sock: sock, lambda message: message),
     "tuple": (lambda sock: ("conn", sock, 1), lambda message: message[1]),
     "list": (lambda sock: [0, [sock]], lambda message: message[1][0]),
     "dict": (lambda sock: {"conn": sock, "n": 2}, lambda message: message["conn"]),
+    "dict key": (lambda sock: {sock: "conn", 2: "n"}, lambda message: next(iter(message))),
+    "set": (lambda sock: {sock}, lambda message: next(iter(message))),
+    "frozenset": (lambda sock: frozenset([sock]), lambda message: next(iter(message))),
 }
 
 
@@ -273,10 +277,11 @@ async def test_a_cancelled_receive_leaves_a_later_one_waiting() -> None:
 
 
 async def test_one_receiver_per_mailbox() -> None:
-    """Two tasks receiving one process's mailbox at once: the second gets RuntimeError."""
+    """Two tasks receiving one process's mailbox at once: the second gets BusyError (a
+    RuntimeError), as a second reader of a socket does."""
     first = asyncio.create_task(process.receive())
     await settle()
-    with pytest.raises(RuntimeError, match="already receiving"):
+    with pytest.raises(BusyError, match="already receiving"):
         await process.receive()
     process.current().send("for the first")
     assert await bounded(first) == "for the first"
@@ -289,7 +294,7 @@ async def test_one_receiver_per_mailbox() -> None:
 async def test_sockets_in_messages_arrive_as_dup_copies(
     shape: str, served: tuple[TcpStream, socket.socket]
 ) -> None:
-    """A socket in a message (bare, tuple, list, dict) arrives as a dup of the same socket."""
+    """A socket in a message (bare, tuple, list, dict, set) arrives as a dup of the same socket."""
     conn, client = served
     wrap, unwrap = SHAPES[shape]
     original_fd = conn.fileno()
@@ -721,7 +726,8 @@ async def test_messages_left_unread_when_a_process_ends_have_their_copies_closed
     before = open_fds()
     child.send(conn)
     child.send([conn, conn])
-    assert len(open_fds() - before) == 3  # three copies wait in its mailbox
+    child.send({conn: {conn}})  # a dict key and a set member
+    assert len(open_fds() - before) == 5  # five copies wait in its mailbox
     go.set()
     assert await bounded(child.join()) == "ended"
     assert open_fds() <= before
