@@ -218,7 +218,8 @@ class IpAddress(abc.ABC):
 class Ipv4Address(IpAddress):
     """An IPv4 address, built from its four octets: `Ipv4Address(127, 0, 0, 1)`.
 
-    Raises `ValueError` if an octet is outside `0..255`, `TypeError` if one is not an int.
+    Raises `ValueError` if an octet is outside `0..255`, `TypeError` if one is not an int
+    (a bool too).
     """
 
     __slots__ = ()
@@ -228,6 +229,8 @@ class Ipv4Address(IpAddress):
         try:
             packed = bytes((a, b, c, d))
         except (TypeError, ValueError):
+            _reject_fields((a, b, c, d), 0xFF, "octet", "0..255")
+        if bool in (type(a), type(b), type(c), type(d)):
             _reject_fields((a, b, c, d), 0xFF, "octet", "0..255")
         return _make(cls, packed)
 
@@ -335,7 +338,7 @@ class Ipv6Address(IpAddress):
     """An IPv6 address, built from its eight 16-bit groups: `Ipv6Address(0, 0, 0, 0, 0, 0, 0, 1)`.
 
     Omitted groups are zero, so `Ipv6Address(1)` is `1::`. Raises `ValueError` if a group is
-    outside `0..0xffff`, `TypeError` if one is not an int.
+    outside `0..0xffff`, `TypeError` if one is not an int (a bool too).
     """
 
     __slots__ = ()
@@ -355,6 +358,8 @@ class Ipv6Address(IpAddress):
         try:
             packed = _pack8(a, b, c, d, e, f, g, h)
         except struct.error:
+            _reject_fields((a, b, c, d, e, f, g, h), 0xFFFF, "group", "0..0xffff")
+        if bool in (type(a), type(b), type(c), type(d), type(e), type(f), type(g), type(h)):
             _reject_fields((a, b, c, d, e, f, g, h), 0xFFFF, "group", "0..0xffff")
         return _make(cls, packed)
 
@@ -558,6 +563,8 @@ def _reject_fields(values: Iterable[object], limit: int, what: str, bounds: str)
     """Raise the precise error for the first bad octet/group (the fast path failed)."""
     for value in values:
         try:
+            if isinstance(value, bool):  # an int, but surely a mistake (as for ports)
+                raise TypeError
             number = operator.index(value)  # type: ignore[arg-type]
         except TypeError:
             raise TypeError(

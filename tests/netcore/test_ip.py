@@ -1059,11 +1059,15 @@ def test_constructor_checks() -> None:
     for bad_group in (0x10000, -1):
         with pytest.raises(ValueError, match="group"):
             Ipv6Address(0, 0, 0, 0, 0, 0, 0, bad_group)
-    for wrong in (1.0, "1", None, b"\x01"):
+    for wrong in (1.0, "1", None, b"\x01", True, False):  # a bool is an int, but a mistake
         with pytest.raises(TypeError):
             Ipv4Address(wrong)  # type: ignore[arg-type]
         with pytest.raises(TypeError):
+            Ipv4Address(1, 2, 3, wrong)  # type: ignore[arg-type]
+        with pytest.raises(TypeError):
             Ipv6Address(1, wrong)  # type: ignore[arg-type]
+        with pytest.raises(TypeError):
+            Ipv6Address(0, 0, 0, 0, 0, 0, 0, wrong)  # type: ignore[arg-type]
     with pytest.raises(TypeError):
         Ipv4Address(1, 2, 3, 4, 5)  # type: ignore[call-arg]
     with pytest.raises(TypeError):
