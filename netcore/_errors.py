@@ -50,6 +50,13 @@ class BusyError(NetcoreError, RuntimeError):
     __module__ = "netcore"
 
 
+class OptionFamilyError(OSError, ValueError):
+    """An option asked for a socket of the other family (`only_ipv6=True` for an IPv4
+    listener): the `OSError(ENOPROTOOPT)` that setting it there gives (API.md §3), and a
+    bad argument value (`ValueError`, §7) as well, as `io.UnsupportedOperation` is both.
+    Catch it as either; it is not exported."""
+
+
 class EndOfStream(NetcoreError, EOFError):
     """The stream ended before the requested amount of data arrived.
 

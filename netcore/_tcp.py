@@ -8,6 +8,7 @@ first connection to succeed wins and the others are cancelled and closed.
 from __future__ import annotations
 
 import asyncio
+import errno
 import re
 import socket
 import ssl
@@ -15,6 +16,7 @@ import sys
 from typing import TYPE_CHECKING, Any, overload
 
 from ._engine import SocketIO
+from ._errors import OptionFamilyError
 from ._options import IpOptions, check_flag, check_int
 from ._sockaddr import SocketAddress, check_port, family_of, ip_and_port, sockaddr
 from ._socket import IpEndpoint, Socket
@@ -235,8 +237,9 @@ class TcpListener(AsyncSocketBase, IpOptions):
 
     `SO_REUSEADDR` and `SO_REUSEPORT` are set (as in Inko, a second listener on the same
     address succeeds and the kernel spreads connections); `IPV6_V6ONLY` only when asked.
-    Raises `AddressParseError`, `ValueError` (bad port or backlog, `only_ipv6` with an
-    IPv4 address) and the `OSError` of bind(2)/listen(2).
+    Raises `AddressParseError`, `ValueError` (bad port or backlog), the `OSError` of
+    bind(2)/listen(2), and for `only_ipv6` with an IPv4 address `OSError(ENOPROTOOPT)`,
+    as setting the option on an IPv4 socket does, which is also a `ValueError`.
 
     With `tls=context` (a server `ssl.SSLContext`), `accept()` also performs the TLS
     handshake, within `handshake_timeout` seconds, and returns a `TlsStream`.
@@ -265,7 +268,7 @@ class TcpListener(AsyncSocketBase, IpOptions):
             self._tls = check_tls(tls)
             self._handshake_timeout = check_handshake_timeout(handshake_timeout)
         if only_ipv6 and not isinstance(address, Ipv6Address):
-            raise ValueError("only_ipv6 applies to IPv6 addresses only")
+            raise OptionFamilyError(errno.ENOPROTOOPT, "only_ipv6 applies to IPv6 addresses only")
         sock = socket.socket(family_of(address), socket.SOCK_STREAM)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
