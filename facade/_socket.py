@@ -164,11 +164,6 @@ class TcpStream(_IpEndpoint):
         """Connect to `ip`:`port` (the same as calling the class)."""
         return cls(ip, port, timeout=timeout, tls=tls, server_hostname=server_hostname)
 
-    def close(self) -> None:
-        """Close the stream (idempotent); a TLS stream sends `close_notify` first."""
-        self._check_thread()
-        self._nc.close()
-
 
 class TlsStream(TcpStream):
     """A TLS stream, synchronous: `TcpStream(ip, port, tls=context)` or a TLS listener's

@@ -82,9 +82,13 @@ class FacadeSocket(SocketBase):
         return wait(self._nc._accept_waiting()) if accepted is None else accepted
 
     def close(self) -> None:
-        """Close the socket (idempotent); a process waiting on it gets `ClosedError`."""
+        """Close the socket (idempotent); a process waiting on it gets `ClosedError`.
+
+        netcore's close: a TLS stream sends `close_notify` first, a TLS listener closes
+        the connections it has not handed out yet.
+        """
         self._check_thread()
-        self._io.close()
+        self._nc.close()
 
     def try_clone(self) -> Self:
         """A new object on a `dup` of this one's descriptor (the same kernel socket)."""

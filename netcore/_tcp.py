@@ -30,7 +30,7 @@ else:  # pragma: no cover
     from typing_extensions import Self
 
 if TYPE_CHECKING:
-    from ._tls import TlsStream
+    from ._tls import Handshakes, TlsStream
 
 __all__ = ("TcpListener", "TcpStream")
 
@@ -248,6 +248,7 @@ class TcpListener(AsyncSocketBase, IpOptions):
     __module__ = "netcore.socket"
     _tls: ssl.SSLContext | None = None
     _handshake_timeout: float | None = 60.0
+    _handshakes: Handshakes | None = None  # with TLS, made by the first accept
 
     def __init__(
         self,
@@ -288,9 +289,12 @@ class TcpListener(AsyncSocketBase, IpOptions):
         Any number of tasks may wait; each connection goes to exactly one, and a cancelled
         accept loses none. Raises `ClosedError` if the listener is closed meanwhile.
 
-        With TLS, the handshake is done before it returns (a `TlsStream`); a connection
-        whose handshake fails or times out is closed and skipped (logged on `netcore.tls`),
-        and one whose handshake is under way when the accept is cancelled is closed.
+        With TLS, the handshake is done before it returns (a `TlsStream`). Handshakes run
+        side by side, so a slow or silent client holds up no other; they finish in any
+        order. A connection whose handshake fails or times out is closed and skipped
+        (logged on `netcore.tls`); one whose handshake is under way when the accept is
+        cancelled goes on with it and waits for the next accept. Closing the listener
+        closes those.
         """
         if self._tls is not None:
             from ._tls import accept_tls  # noqa: PLC0415 - _tls imports this module
@@ -310,13 +314,28 @@ class TcpListener(AsyncSocketBase, IpOptions):
         return _accepted(io)
 
     def _try_accept(self) -> TcpStream | None:
-        """`accept` without waiting: a queued connection, or None (always None with TLS,
-        whose handshake has to wait). The facade calls this before it builds a coroutine.
+        """`accept` without waiting: a queued connection, or None (with TLS, a stream whose
+        handshake is done, or None). The facade calls this before it builds a coroutine.
         """
         if self._tls is not None:
-            return None
+            handshakes = self._handshakes
+            if handshakes is None or not handshakes.ready:
+                return None
+            self._io.check_open()
+            return handshakes.ready.popleft()
         got = self._io.try_accept()
         return None if got is None else _accepted(got[0])
+
+    def close(self) -> None:
+        """Close the listener (idempotent); waiting accepts wake with `ClosedError`.
+
+        With TLS, the connections whose handshake is under way or done but not yet
+        accepted are closed too.
+        """
+        handshakes = self._handshakes
+        if handshakes is not None:
+            handshakes.close()
+        super().close()
 
     @property
     def local_address(self) -> SocketAddress:

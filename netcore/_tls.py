@@ -42,6 +42,9 @@ and the task waits for readiness only on `EAGAIN`. No asyncio transport is invol
   alert OpenSSL made if the kernel takes it at once, closes the socket and raises the
   `ssl.SSLError` (an `OSError`). A listener skips a connection whose handshake fails, as
   it skips connections that die in `accept(2)`, and logs it on the `netcore.tls` logger.
+  A listener's handshakes run side by side, a task each (`Handshakes`), so one slow or
+  silent client holds up no other; `accept()` returns whichever finishes first, and a
+  stream whose accept was cancelled meanwhile waits for the next accept.
 """
 
 from __future__ import annotations
@@ -54,6 +57,7 @@ import socket
 import ssl
 import sys
 import time
+from collections import deque
 from collections.abc import Coroutine
 from typing import Any
 
@@ -69,7 +73,14 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     from typing_extensions import Self
 
-__all__ = ("TlsStream", "accept_tls", "check_handshake_timeout", "check_tls", "connect_tls")
+__all__ = (
+    "Handshakes",
+    "TlsStream",
+    "accept_tls",
+    "check_handshake_timeout",
+    "check_tls",
+    "connect_tls",
+)
 
 _MAX_READ = 65536
 #: Plaintext encrypted per step of a write: four full TLS records (RFC 8446 §5.1: 2**14).
@@ -591,17 +602,29 @@ async def connect_tls(
     return stream
 
 
-async def accept_tls(listener: TcpListener) -> TlsStream:
-    """`TcpListener.accept()` with TLS: the next connection whose handshake succeeds."""
-    context = listener._tls
-    assert context is not None
-    while True:
-        plain = await listener._accept_tcp()
+class Handshakes:
+    """A TLS listener's connections between accept(2) and `accept()`: the handshakes under
+    way, a task each, and the streams whose handshake is done, in the order they finished.
+
+    A handshake runs beside the accept that took its connection, so a client that is slow
+    or silent holds up no other (it only holds its own task, for `handshake_timeout`); a
+    stream whose accept was cancelled meanwhile waits here for the next one.
+    """
+
+    __slots__ = ("closed", "ready", "running", "waiters")
+
+    def __init__(self) -> None:
+        self.running: dict[asyncio.Task[None], TlsStream] = {}
+        self.ready: deque[TlsStream] = deque()
+        #: The accepts waiting right now, each woken when a handshake finishes.
+        self.waiters: list[asyncio.Future[None]] = []
+        self.closed = False
+
+    def start(self, listener: TcpListener, plain: TcpStream) -> None:
+        """Begin the handshake of a connection that accept(2) gave."""
+        context = listener._tls
+        assert context is not None
         io = plain._io
-        try:
-            client = str(plain.peer_address)
-        except OSError:
-            client = "a client that is gone"
         try:
             stream = TlsStream._start(io, context, server_side=True, hostname=None)
         except BaseException:
@@ -609,18 +632,79 @@ async def accept_tls(listener: TcpListener) -> TlsStream:
             raise
         if listener._handshake_timeout is not None:
             io.deadline = time.monotonic() + listener._handshake_timeout
+        task = asyncio.get_running_loop().create_task(self._handshake(stream))
+        self.running[task] = stream
+
+    async def _handshake(self, stream: TlsStream) -> None:
+        try:
+            client = str(stream.peer_address)
+        except OSError:
+            client = "a client that is gone"
         try:
             await stream._handshake()
         except OSError as exc:  # ssl.SSLError, TimeoutError, ConnectionResetError, ...
             stream._abort()
             # That one connection failed, not the listener (as accept(2)'s ECONNABORTED).
             logger.info("TLS handshake with %s failed: %r", client, exc)
-            continue
+            return
         except BaseException:
-            stream._abort()  # cancelled part way: this connection is given up
+            stream._abort()  # cancelled (the listener closed, the loop ends), or a bug
             raise
-        if listener._io.closed:
+        finally:
+            task = asyncio.current_task()
+            assert task is not None
+            self.running.pop(task, None)
+        stream._io.deadline = None
+        if self.closed:
             stream.close()
-            raise ClosedError("the listener was closed while accepting")
-        io.deadline = None
-        return stream
+            return
+        self.ready.append(stream)
+        self._wake()
+
+    def _wake(self) -> None:
+        for waiter in self.waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def close(self) -> None:
+        """The listener closes: end every handshake, close every stream not taken."""
+        self.closed = True
+        running, self.running = self.running, {}
+        for task, stream in running.items():
+            stream._abort()
+            task.cancel()
+        while self.ready:
+            self.ready.popleft().close()
+        self._wake()
+
+
+async def accept_tls(listener: TcpListener) -> TlsStream:
+    """`TcpListener.accept()` with TLS: the next connection whose handshake succeeds.
+
+    It waits for whichever comes first: a connection from accept(2), whose handshake it
+    starts beside it (see `Handshakes`), or a handshake that finished. Cancelled, it loses
+    nothing: a connection accepted meanwhile goes on with its handshake, for a later accept.
+    """
+    handshakes = listener._handshakes
+    if handshakes is None:
+        handshakes = listener._handshakes = Handshakes()
+    loop = asyncio.get_running_loop()
+    while True:
+        if handshakes.ready:
+            return handshakes.ready.popleft()
+        listener._io.check_open()
+        finished = loop.create_future()
+        handshakes.waiters.append(finished)
+        accepting = loop.create_task(listener._accept_tcp())
+        try:
+            await asyncio.wait((accepting, finished), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            handshakes.waiters.remove(finished)
+            if not accepting.done():
+                accepting.cancel()  # it has not accepted anything: nothing is lost
+            elif not accepting.cancelled() and accepting.exception() is None:
+                handshakes.start(listener, accepting.result())
+        if accepting.done() and not accepting.cancelled():
+            error = accepting.exception()
+            if error is not None:
+                raise error  # ClosedError, EMFILE, ...

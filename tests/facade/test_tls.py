@@ -258,6 +258,34 @@ def test_handshake_timeout() -> None:
         conn.close()
 
 
+def test_a_silent_client_holds_up_no_other() -> None:
+    """The main script's accept returns a good client's stream while a silent client's
+    handshake is still under way (handshakes run side by side, on the runtime's loop)."""
+    with TcpListener("127.0.0.1", 0, tls=server_context(), handshake_timeout=3) as listener:
+        port = listener.local_address.port
+        listener.timeout_after = WAIT
+        with socket.create_connection(("127.0.0.1", port), timeout=WAIT) as silent:
+            acceptor = spawn(listener.accept)
+            until_blocked()  # the silent one is accepted, its handshake waits
+
+            def client(tls: ssl.SSLSocket) -> bytes:
+                tls.sendall(b"first")
+                return recv_all(tls)
+
+            started = time.monotonic()
+            good = Background(strict_client, port, client)
+            with acceptor.join(timeout=2) as served:
+                assert time.monotonic() - started < 2  # not after the silent one's 3 s
+                served.timeout_after = WAIT
+                assert served.read_exact(5) == b"first"
+                served.write_bytes(b"served")
+            assert good.result() == b"served"
+            silent.settimeout(0)
+            with pytest.raises(BlockingIOError):
+                silent.recv(1)  # still waiting for its handshake: not closed
+        # Closing the listener (the with block) ends the silent one's handshake.
+
+
 def test_two_processes_reading_one_stream_get_busy_error() -> None:
     """A second process reading a TLS stream gets BusyError, the first one is undisturbed;
     a process waiting to read wakes with ClosedError at close()."""

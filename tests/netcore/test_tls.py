@@ -708,25 +708,85 @@ async def test_connect_timeout_covers_the_handshake() -> None:
     assert open_fds() - before == set()
 
 
-async def test_cancelled_accept_during_handshake() -> None:
-    """Cancelling a TLS accept mid-handshake closes that connection; the listener lives."""
+async def test_cancelled_accept_during_handshake_loses_no_connection() -> None:
+    """Cancelling a TLS accept mid-handshake loses nothing: the handshake goes on and its
+    stream goes to the next accept (the stdlib client finishes its handshake after the
+    cancel)."""
     with TcpListener("127.0.0.1", 0, tls=server_context()) as listener:
         port = listener.local_address.port
         accepting = asyncio.ensure_future(listener.accept())
-        silent = await bounded(TcpStream.connect("127.0.0.1", port))
-        await asyncio.sleep(0.05)
-        accepting.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await accepting
-        with silent:
-            assert await bounded(silent.read()) == b""
-        async with tls_pair() as (near, far):  # unrelated, but the loop is healthy
-            await near.write_bytes(b"ok")
-            assert await bounded(far.read()) == b"ok"
+        raw = socket.create_connection(("127.0.0.1", port), timeout=WAIT)
+        with raw:
+            await asyncio.sleep(0.05)  # accepted; its handshake waits for the ClientHello
+            accepting.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await accepting
+
+            def handshake_then_talk() -> bytes:
+                raw.settimeout(WAIT)
+                with client_context().wrap_socket(raw, server_hostname="localhost") as tls:
+                    tls.sendall(b"after the cancel")
+                    return recv_all(tls)
+
+            talking = asyncio.ensure_future(in_thread(handshake_then_talk))
+            served = await bounded(listener.accept())
+            with served:
+                assert isinstance(served, TlsStream)
+                assert await bounded(served.read_exact(16)) == b"after the cancel"
+                await served.write_bytes(b"answered")
+            assert await talking == b"answered"
+
+
+async def test_a_silent_client_holds_up_no_other() -> None:
+    """Handshakes run side by side: a client that connects and never speaks TLS does not
+    keep the next client's accept waiting (it is dropped at `handshake_timeout`)."""
+    with TcpListener("127.0.0.1", 0, tls=server_context(), handshake_timeout=3) as listener:
+        port = listener.local_address.port
         accepting = asyncio.ensure_future(listener.accept())
-        good = await bounded(TcpStream.connect("127.0.0.1", port, tls=client_context()))
-        with good, await bounded(accepting):
-            pass
+        with socket.create_connection(("127.0.0.1", port), timeout=WAIT) as silent:
+            await asyncio.sleep(0.05)  # the silent one is accepted first
+            started = time.monotonic()
+            good = await bounded(TcpStream.connect("127.0.0.1", port, tls=client_context()))
+            with good, await bounded(accepting, 2) as served:
+                assert time.monotonic() - started < 2  # not after the silent one's 3 s
+                await good.write_bytes(b"not held up")
+                assert await bounded(served.read_exact(11)) == b"not held up"
+            silent.settimeout(WAIT)
+            assert await in_thread(lambda: silent.recv(1)) == b""  # dropped at 3 s
+
+
+async def test_closing_the_listener_closes_unaccepted_handshakes() -> None:
+    """Connections whose handshake is under way, or done but not yet accepted, are closed
+    with the listener: their clients see the end, no fd is left."""
+    before = open_fds()
+    listener = TcpListener("127.0.0.1", 0, tls=server_context())
+    port = listener.local_address.port
+    accepting = asyncio.ensure_future(listener.accept())
+    silent = socket.create_connection(("127.0.0.1", port), timeout=WAIT)
+    await asyncio.sleep(0.05)  # accepted, its handshake under way
+    accepting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await accepting
+    # A second client completes its handshake with nobody accepting: it waits, done.
+    accepting = asyncio.ensure_future(listener.accept())
+    first = await bounded(TcpStream.connect("127.0.0.1", port, tls=client_context()))
+    await bounded(accepting)  # (the first one; close it, then leave another waiting)
+    accepting.result().close()
+    accepting = asyncio.ensure_future(listener.accept())
+    second = await bounded(TcpStream.connect("127.0.0.1", port, tls=client_context()))
+    accepting.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await accepting
+    if accepting.cancelled():  # else the accept had already taken it: nothing is queued
+        assert listener._handshakes is not None
+        assert len(listener._handshakes.ready) + len(listener._handshakes.running) >= 1
+    listener.close()
+    with silent, first, second:
+        silent.settimeout(WAIT)
+        assert silent.recv(1) == b""
+        assert await bounded(second.read()) == b""  # its server side was closed
+    await asyncio.sleep(0.05)  # the cancelled handshake tasks end
+    assert open_fds() - before == set()
 
 
 async def test_listener_closed_while_accepting() -> None:
