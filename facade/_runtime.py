@@ -66,6 +66,8 @@ _set_running_loop = asyncio._set_running_loop
 _getcurrent = greenlet.getcurrent
 _get_ident = threading.get_ident
 
+_process.driver_modules.add(__name__)  # failure reports start at the process's own code
+
 _REMEDY = (
     "a blocking facade call was made from inside a coroutine on a running event loop; "
     "run synchronous code with 'await facade.run_sync(fn, *args)', or use netcore's "

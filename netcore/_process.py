@@ -34,6 +34,9 @@ _current: contextvars.ContextVar[Process] = contextvars.ContextVar("netcore_proc
 _main = threading.local()
 #: What `Process.send` looks into for sockets to copy.
 _CONTAINERS = (tuple, list, dict, set, frozenset)
+#: Modules whose frames run a process's code rather than being it (the facade adds its
+#: greenlet driver): a failure's report leaves out its outermost frames from these.
+driver_modules = {__name__}
 
 
 class Copyable(abc.ABC):
@@ -261,7 +264,10 @@ class Process:
         if isinstance(exc, (KeyboardInterrupt, SystemExit)):
             return  # not a failure of this process: asyncio re-raises it out of the loop
         if exc is not None and not self._joiners and not self._joined:
-            lines = traceback.format_exception(type(exc), exc, exc.__traceback__)
+            tb = exc.__traceback__
+            while tb is not None and tb.tb_frame.f_globals.get("__name__") in driver_modules:
+                tb = tb.tb_next
+            lines = traceback.format_exception(type(exc), exc, tb or exc.__traceback__)
             sys.stderr.write(f"process {self._id} failed:\n{''.join(lines)}")
 
     def __repr__(self) -> str:

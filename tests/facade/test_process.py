@@ -462,6 +462,7 @@ def test_an_exception_ends_only_its_process_and_is_reported_once(
     assert err.count("ValueError: boom in a process") == 1
     assert "Traceback" in err
     assert "in doomed" in err
+    assert "_runtime.py" not in err  # it starts at the process's code, not its driver
     with pytest.raises(ValueError, match="boom"):
         failing.join(timeout=WAIT)  # join still raises it afterwards
     assert capfd.readouterr().err == ""
