@@ -784,7 +784,11 @@ async def test_closing_the_listener_closes_unaccepted_handshakes() -> None:
     with silent, first, second:
         silent.settimeout(WAIT)
         assert silent.recv(1) == b""
-        assert await bounded(second.read()) == b""  # its server side was closed
+        try:  # its server side was closed: the end, or a reset if it closed with the
+            # client's last handshake bytes unread (the handshake was still running)
+            assert await bounded(second.read()) == b""
+        except ConnectionResetError:
+            pass
     await asyncio.sleep(0.05)  # the cancelled handshake tasks end
     assert open_fds() - before == set()
 
