@@ -376,7 +376,8 @@ class SocketIO:
         self.reader = self.writer = None
         self._accepters = None
         for fut in waiters:
-            if fut is not None and not fut.done():
+            # (A waiter of a loop closed with its tasks pending has nobody to wake.)
+            if fut is not None and not fut.done() and not fut.get_loop().is_closed():
                 fut.set_exception(ClosedError(why))
 
     def _unregister(self) -> None:

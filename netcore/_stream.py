@@ -243,7 +243,7 @@ class AsyncSocketBase(SocketBase):
 
     async def aclose(self) -> None:
         """Close the socket (the async spelling, for `anyio` and `async with`)."""
-        self._io.close()
+        self.close()
 
     async def __aenter__(self) -> Any:
         return self

@@ -293,8 +293,8 @@ class TcpListener(AsyncSocketBase, IpOptions):
         side by side, so a slow or silent client holds up no other; they finish in any
         order. A connection whose handshake fails or times out is closed and skipped
         (logged on `netcore.tls`); one whose handshake is under way when the accept is
-        cancelled goes on with it and waits for the next accept. Closing the listener
-        closes those.
+        cancelled (or times out: the listener's deadline covers the handshake's wait too)
+        goes on with it and waits for the next accept. Closing the listener closes those.
         """
         if self._tls is not None:
             from ._tls import accept_tls  # noqa: PLC0415 - _tls imports this module
@@ -333,9 +333,11 @@ class TcpListener(AsyncSocketBase, IpOptions):
         accepted are closed too.
         """
         handshakes = self._handshakes
-        if handshakes is not None:
-            handshakes.close()
-        super().close()
+        try:
+            if handshakes is not None:
+                handshakes.close()
+        finally:
+            super().close()
 
     @property
     def local_address(self) -> SocketAddress:

@@ -57,6 +57,7 @@ import socket
 import ssl
 import sys
 import time
+import weakref
 from collections import deque
 from collections.abc import Coroutine
 from typing import Any
@@ -510,10 +511,6 @@ class TlsStream(TcpStream):
         self._send_now()
         self._io.close()
 
-    async def aclose(self) -> None:
-        """Close the stream (the async spelling)."""
-        self.close()
-
     def _share_kept(self, other: ByteStream) -> None:
         """Nothing: what a TLS stream keeps is plaintext, which its raw `.socket` (the
         ciphertext underneath) must not hand out."""
@@ -608,23 +605,40 @@ class Handshakes:
 
     A handshake runs beside the accept that took its connection, so a client that is slow
     or silent holds up no other (it only holds its own task, for `handshake_timeout`); a
-    stream whose accept was cancelled meanwhile waits here for the next one.
+    stream whose accept was cancelled meanwhile waits here for the next one. A connection
+    that a cancelled accept took on its way out is parked instead (no task is made while
+    the task that would own it is being cancelled, as at the end of `asyncio.run`): the
+    next accept starts its handshake. `close()` ends them all; the listener calls it, and
+    so does its collection if it was never closed.
     """
 
-    __slots__ = ("closed", "ready", "running", "waiters")
+    __slots__ = ("closed", "parked", "ready", "running", "waiters")
 
     def __init__(self) -> None:
-        self.running: dict[asyncio.Task[None], TlsStream] = {}
+        self.running: dict[TlsStream, asyncio.Task[None]] = {}
         self.ready: deque[TlsStream] = deque()
-        #: The accepts waiting right now, each woken when a handshake finishes.
-        self.waiters: list[asyncio.Future[None]] = []
+        self.parked: deque[TcpStream] = deque()
+        #: The accepts waiting right now; a finished handshake wakes the first of them.
+        self.waiters: deque[asyncio.Future[None]] = deque()
         self.closed = False
+
+    @classmethod
+    def of(cls, listener: TcpListener) -> Handshakes:
+        """The listener's, made on first use (and closed when it is collected unclosed)."""
+        handshakes = listener._handshakes
+        if handshakes is None:
+            handshakes = listener._handshakes = cls()
+            weakref.finalize(listener, handshakes.close).atexit = False
+        return handshakes
 
     def start(self, listener: TcpListener, plain: TcpStream) -> None:
         """Begin the handshake of a connection that accept(2) gave."""
         context = listener._tls
         assert context is not None
         io = plain._io
+        if self.closed:  # the listener closed between accept(2) and now
+            io.close()
+            return
         try:
             stream = TlsStream._start(io, context, server_side=True, hostname=None)
         except BaseException:
@@ -633,7 +647,8 @@ class Handshakes:
         if listener._handshake_timeout is not None:
             io.deadline = time.monotonic() + listener._handshake_timeout
         task = asyncio.get_running_loop().create_task(self._handshake(stream))
-        self.running[task] = stream
+        if not task.done():  # (an eager task factory may have run it to its end already)
+            self.running[stream] = task
 
     async def _handshake(self, stream: TlsStream) -> None:
         try:
@@ -651,31 +666,36 @@ class Handshakes:
             stream._abort()  # cancelled (the listener closed, the loop ends), or a bug
             raise
         finally:
-            task = asyncio.current_task()
-            assert task is not None
-            self.running.pop(task, None)
+            self.running.pop(stream, None)
         stream._io.deadline = None
         if self.closed:
             stream.close()
             return
         self.ready.append(stream)
-        self._wake()
+        self.wake_one()
 
-    def _wake(self) -> None:
+    def wake_one(self) -> None:
+        """Wake the first waiting accept, if any: a stream is ready for it."""
         for waiter in self.waiters:
-            if not waiter.done():
+            if not waiter.done() and not waiter.get_loop().is_closed():
                 waiter.set_result(None)
+                return
 
     def close(self) -> None:
-        """The listener closes: end every handshake, close every stream not taken."""
+        """The listener closes: end every handshake, close every connection not taken."""
         self.closed = True
         running, self.running = self.running, {}
-        for task, stream in running.items():
+        for stream, task in running.items():
             stream._abort()
-            task.cancel()
+            if not task.get_loop().is_closed():
+                task.cancel()
         while self.ready:
             self.ready.popleft().close()
-        self._wake()
+        while self.parked:
+            self.parked.popleft().close()
+        for waiter in self.waiters:  # they find the listener closed
+            if not waiter.done() and not waiter.get_loop().is_closed():
+                waiter.set_result(None)
 
 
 async def accept_tls(listener: TcpListener) -> TlsStream:
@@ -683,28 +703,40 @@ async def accept_tls(listener: TcpListener) -> TlsStream:
 
     It waits for whichever comes first: a connection from accept(2), whose handshake it
     starts beside it (see `Handshakes`), or a handshake that finished. Cancelled, it loses
-    nothing: a connection accepted meanwhile goes on with its handshake, for a later accept.
+    nothing: a connection accepted meanwhile is handshaken for a later accept.
     """
-    handshakes = listener._handshakes
-    if handshakes is None:
-        handshakes = listener._handshakes = Handshakes()
+    handshakes = Handshakes.of(listener)
     loop = asyncio.get_running_loop()
     while True:
+        while handshakes.parked:
+            handshakes.start(listener, handshakes.parked.popleft())
         if handshakes.ready:
-            return handshakes.ready.popleft()
+            stream = handshakes.ready.popleft()
+            if handshakes.ready:
+                handshakes.wake_one()  # the next one is for the next accept
+            return stream
         listener._io.check_open()
         finished = loop.create_future()
         handshakes.waiters.append(finished)
         accepting = loop.create_task(listener._accept_tcp())
         try:
             await asyncio.wait((accepting, finished), return_when=asyncio.FIRST_COMPLETED)
-        finally:
+        except BaseException:  # cancelled
             handshakes.waiters.remove(finished)
             if not accepting.done():
                 accepting.cancel()  # it has not accepted anything: nothing is lost
             elif not accepting.cancelled() and accepting.exception() is None:
-                handshakes.start(listener, accepting.result())
-        if accepting.done() and not accepting.cancelled():
+                handshakes.parked.append(accepting.result())
+            if finished.done() and handshakes.ready:
+                handshakes.wake_one()  # what woke this accept goes to another one
+            raise
+        handshakes.waiters.remove(finished)
+        if not accepting.done():
+            accepting.cancel()  # woken by a finished handshake: nothing is lost
+        elif not accepting.cancelled():
             error = accepting.exception()
             if error is not None:
+                if finished.done() and handshakes.ready:
+                    handshakes.wake_one()
                 raise error  # ClosedError, EMFILE, ...
+            handshakes.start(listener, accepting.result())

@@ -1148,6 +1148,31 @@ def test_a_wait_closed_after_its_loop_leaves_no_unretrieved_error(
     assert "never retrieved" not in caplog.text
 
 
+@pytest.mark.parametrize("kind", sorted(LOOP_FACTORIES))
+def test_closing_a_socket_whose_waiter_s_loop_was_closed(kind: str) -> None:
+    """A read left waiting when its loop was closed (its task never cancelled): close()
+    later neither raises (the dead loop cannot take the wake-up) nor leaves the fd open."""
+    from netcore._engine import SocketIO
+
+    loop = LOOP_FACTORIES[kind]()
+    near, far = socket.socketpair()
+    stream = TcpStream._wrap(SocketIO(near))
+
+    async def start_reading() -> asyncio.Task[bytes]:
+        task = asyncio.ensure_future(stream.read(10))
+        await asyncio.sleep(0.01)  # the read waits
+        return task
+
+    with far:
+        task = loop.run_until_complete(start_reading())
+        assert stream._io.reader is not None
+        loop.close()  # with the task still pending
+        stream.close()
+        assert near.fileno() == -1
+        task._log_destroy_pending = False  # pending on purpose
+        del task
+
+
 async def test_a_view_shares_the_bytes_its_stream_kept() -> None:
     """`stream.socket` is the same socket, not a copy: it reads the bytes the stream kept
     (in order, before the kernel's), and so does a copy made through it."""

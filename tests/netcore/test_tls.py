@@ -755,9 +755,11 @@ async def test_a_silent_client_holds_up_no_other() -> None:
             assert await in_thread(lambda: silent.recv(1)) == b""  # dropped at 3 s
 
 
-async def test_closing_the_listener_closes_unaccepted_handshakes() -> None:
+@pytest.mark.parametrize("how", ["close", "aclose"])
+async def test_closing_the_listener_closes_unaccepted_handshakes(how: str) -> None:
     """Connections whose handshake is under way, or done but not yet accepted, are closed
-    with the listener: their clients see the end, no fd is left."""
+    with the listener (`close()`, or `aclose()` as anyio calls it): their clients see the
+    end, no fd is left."""
     before = open_fds()
     listener = TcpListener("127.0.0.1", 0, tls=server_context())
     port = listener.local_address.port
@@ -780,17 +782,41 @@ async def test_closing_the_listener_closes_unaccepted_handshakes() -> None:
     if accepting.cancelled():  # else the accept had already taken it: nothing is queued
         assert listener._handshakes is not None
         assert len(listener._handshakes.ready) + len(listener._handshakes.running) >= 1
-    listener.close()
+    if how == "close":
+        listener.close()
+    else:
+        await listener.aclose()
     with silent, first, second:
         silent.settimeout(WAIT)
         assert silent.recv(1) == b""
-        try:  # its server side was closed: the end, or a reset if it closed with the
-            # client's last handshake bytes unread (the handshake was still running)
+        # Its server side was closed: the end, or a reset if it closed with the client's
+        # last handshake bytes unread (the handshake was still running).
+        with contextlib.suppress(ConnectionResetError):
             assert await bounded(second.read()) == b""
-        except ConnectionResetError:
-            pass
     await asyncio.sleep(0.05)  # the cancelled handshake tasks end
     assert open_fds() - before == set()
+
+
+async def test_closing_the_listener_at_each_step_of_an_accept_leaves_nothing_open() -> None:
+    """`close()` a few loop steps into an accept that has a connection queued, including
+    the step between accept(2) and the accept's own wake-up: the accept raises
+    `ClosedError` and the connection is closed at once (not at `handshake_timeout`)."""
+    for steps in range(6):
+        before = open_fds()
+        listener = TcpListener("127.0.0.1", 0, tls=server_context())
+        port = listener.local_address.port
+        with socket.create_connection(("127.0.0.1", port), timeout=WAIT) as silent:
+            await asyncio.sleep(0.05)  # queued in the kernel
+            accepting = asyncio.ensure_future(listener.accept())
+            for _ in range(steps):
+                await asyncio.sleep(0)
+            listener.close()
+            with pytest.raises(ClosedError):
+                await bounded(accepting)
+            silent.settimeout(WAIT)
+            with contextlib.suppress(ConnectionResetError):  # (if it was still queued)
+                assert await in_thread(lambda: silent.recv(1)) == b"", steps
+        assert open_fds() - before == set(), steps
 
 
 async def test_listener_closed_while_accepting() -> None:
