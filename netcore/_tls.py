@@ -52,6 +52,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import functools
 import logging
 import socket
 import ssl
@@ -606,19 +607,23 @@ class Handshakes:
     A handshake runs beside the accept that took its connection, so a client that is slow
     or silent holds up no other (it only holds its own task, for `handshake_timeout`); a
     stream whose accept was cancelled meanwhile waits here for the next one. A connection
-    that a cancelled accept took on its way out is parked instead (no task is made while
-    the task that would own it is being cancelled, as at the end of `asyncio.run`): the
-    next accept starts its handshake. `close()` ends them all; the listener calls it, and
-    so does its collection if it was never closed.
+    that a cancelled accept took on its way out is parked instead, as is one whose task
+    was cancelled before it began (a cancel-all, as at the end of `asyncio.run`): no task
+    is made while tasks are being cancelled, and the next accept starts its handshake.
+    `close()` ends them all; the listener calls it, and so does its collection if it was
+    never closed; a listener closed another way (its `.socket` view) has its handshakes
+    closed as they finish and at the next accept.
     """
 
-    __slots__ = ("closed", "parked", "ready", "running", "waiters")
+    __slots__ = ("closed", "listener_io", "parked", "ready", "running", "waiters")
 
-    def __init__(self) -> None:
+    def __init__(self, listener_io: SocketIO) -> None:
+        self.listener_io = listener_io
         self.running: dict[TlsStream, asyncio.Task[None]] = {}
         self.ready: deque[TlsStream] = deque()
         self.parked: deque[TcpStream] = deque()
-        #: The accepts waiting right now; a finished handshake wakes the first of them.
+        #: The accepts waiting right now; a stream ready (or a connection parked) wakes
+        #: the first of them.
         self.waiters: deque[asyncio.Future[None]] = deque()
         self.closed = False
 
@@ -627,16 +632,21 @@ class Handshakes:
         """The listener's, made on first use (and closed when it is collected unclosed)."""
         handshakes = listener._handshakes
         if handshakes is None:
-            handshakes = listener._handshakes = cls()
+            handshakes = listener._handshakes = cls(listener._io)
             weakref.finalize(listener, handshakes.close).atexit = False
         return handshakes
+
+    @property
+    def ended(self) -> bool:
+        """Whether the listener is closed, by `close()` or otherwise."""
+        return self.closed or self.listener_io.closed
 
     def start(self, listener: TcpListener, plain: TcpStream) -> None:
         """Begin the handshake of a connection that accept(2) gave."""
         context = listener._tls
         assert context is not None
         io = plain._io
-        if self.closed:  # the listener closed between accept(2) and now
+        if self.ended:  # the listener closed between accept(2) and now
             io.close()
             return
         try:
@@ -649,6 +659,7 @@ class Handshakes:
         task = asyncio.get_running_loop().create_task(self._handshake(stream))
         if not task.done():  # (an eager task factory may have run it to its end already)
             self.running[stream] = task
+            task.add_done_callback(functools.partial(self._task_done, stream))
 
     async def _handshake(self, stream: TlsStream) -> None:
         try:
@@ -668,14 +679,28 @@ class Handshakes:
         finally:
             self.running.pop(stream, None)
         stream._io.deadline = None
-        if self.closed:
+        if self.ended:
             stream.close()
             return
         self.ready.append(stream)
         self.wake_one()
 
+    def _task_done(self, stream: TlsStream, task: asyncio.Task[None]) -> None:
+        # Still listed: the task was cancelled before its first step (its body, `finally`
+        # included, never ran), so nothing was read or sent: park the connection again.
+        if self.running.get(stream) is not task:
+            return
+        del self.running[stream]
+        io = stream._io
+        if self.ended or io.closed:
+            io.close()
+            return
+        io.deadline = None
+        self.parked.append(TcpStream._wrap(io))
+        self.wake_one()
+
     def wake_one(self) -> None:
-        """Wake the first waiting accept, if any: a stream is ready for it."""
+        """Wake the first waiting accept, if any: there is work for it."""
         for waiter in self.waiters:
             if not waiter.done() and not waiter.get_loop().is_closed():
                 waiter.set_result(None)
@@ -687,7 +712,9 @@ class Handshakes:
         running, self.running = self.running, {}
         for stream, task in running.items():
             stream._abort()
-            if not task.get_loop().is_closed():
+            if task.get_loop().is_closed():
+                task._log_destroy_pending = False  # type: ignore[attr-defined] # nothing left to run it
+            else:
                 task.cancel()
         while self.ready:
             self.ready.popleft().close()
@@ -708,6 +735,9 @@ async def accept_tls(listener: TcpListener) -> TlsStream:
     handshakes = Handshakes.of(listener)
     loop = asyncio.get_running_loop()
     while True:
+        if handshakes.ended:
+            handshakes.close()  # (closed through its `.socket` view, say)
+            listener._io.check_open()
         while handshakes.parked:
             handshakes.start(listener, handshakes.parked.popleft())
         if handshakes.ready:
@@ -715,7 +745,6 @@ async def accept_tls(listener: TcpListener) -> TlsStream:
             if handshakes.ready:
                 handshakes.wake_one()  # the next one is for the next accept
             return stream
-        listener._io.check_open()
         finished = loop.create_future()
         handshakes.waiters.append(finished)
         accepting = loop.create_task(listener._accept_tcp())
@@ -727,16 +756,16 @@ async def accept_tls(listener: TcpListener) -> TlsStream:
                 accepting.cancel()  # it has not accepted anything: nothing is lost
             elif not accepting.cancelled() and accepting.exception() is None:
                 handshakes.parked.append(accepting.result())
-            if finished.done() and handshakes.ready:
-                handshakes.wake_one()  # what woke this accept goes to another one
+            if handshakes.parked or (finished.done() and handshakes.ready):
+                handshakes.wake_one()  # another accept takes it over
             raise
         handshakes.waiters.remove(finished)
         if not accepting.done():
             accepting.cancel()  # woken by a finished handshake: nothing is lost
         elif not accepting.cancelled():
             error = accepting.exception()
-            if error is not None:
-                if finished.done() and handshakes.ready:
-                    handshakes.wake_one()
-                raise error  # ClosedError, EMFILE, ...
-            handshakes.start(listener, accepting.result())
+            if error is None:
+                handshakes.start(listener, accepting.result())
+            elif not handshakes.ready or handshakes.ended:
+                raise error  # ClosedError, TimeoutError, EMFILE, ...
+            # else a stream is ready: it is returned even past the deadline, as data is

@@ -31,7 +31,8 @@ from netcore._process import copy_message
 from netcore._tls import TlsStream
 from netcore.socket import TcpListener, TcpStream
 from tests.conformance import arrived
-from tests.conftest import open_fds
+from tests.conftest import LOOP_FACTORIES, open_fds
+from tests.facade import Background
 
 T = TypeVar("T")
 WAIT = 5.0  # every wait in this file is bounded by this many seconds
@@ -797,6 +798,28 @@ async def test_closing_the_listener_closes_unaccepted_handshakes(how: str) -> No
     assert open_fds() - before == set()
 
 
+async def test_a_listener_closed_through_its_socket_view_ends_its_handshakes() -> None:
+    """`listener.socket.close()` closes the listener too: the next accept raises
+    `ClosedError` (it hands out no stream left over) and closes what was waiting."""
+    before = open_fds()
+    listener = TcpListener("127.0.0.1", 0, tls=server_context())
+    port = listener.local_address.port
+    accepting = asyncio.ensure_future(listener.accept())
+    with socket.create_connection(("127.0.0.1", port), timeout=WAIT) as silent:
+        await asyncio.sleep(0.05)  # accepted: its handshake waits
+        accepting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await accepting
+        listener.socket.close()
+        assert listener.closed
+        with pytest.raises(ClosedError):
+            await bounded(listener.accept())
+        silent.settimeout(WAIT)
+        assert await in_thread(lambda: silent.recv(1)) == b""
+    listener.close()
+    assert open_fds() - before == set()
+
+
 async def test_closing_the_listener_at_each_step_of_an_accept_leaves_nothing_open() -> None:
     """`close()` a few loop steps into an accept that has a connection queued, including
     the step between accept(2) and the accept's own wake-up: the accept raises
@@ -817,6 +840,94 @@ async def test_closing_the_listener_at_each_step_of_an_accept_leaves_nothing_ope
             with contextlib.suppress(ConnectionResetError):  # (if it was still queued)
                 assert await in_thread(lambda: silent.recv(1)) == b"", steps
         assert open_fds() - before == set(), steps
+
+
+def raw_accepts() -> set[asyncio.Task[Any]]:
+    """The tasks of TLS accepts waiting for accept(2) (`accept_tls` makes one per wait)."""
+    return {t for t in asyncio.all_tasks() if t.get_coro().__qualname__.endswith("_accept_tcp")}  # type: ignore[union-attr]
+
+
+async def test_a_connection_taken_by_a_cancelled_accept_goes_to_one_already_waiting() -> None:
+    """Accept A's accept(2) takes a connection and A is cancelled in that same loop turn:
+    the connection is parked, and accept B, already waiting, starts its handshake and
+    returns it (it is not left until some other connection comes)."""
+    with TcpListener("127.0.0.1", 0, tls=server_context()) as listener:
+        port = listener.local_address.port
+        first = asyncio.ensure_future(listener.accept())
+        await asyncio.sleep(0.05)
+        (raw,) = raw_accepts()
+        raw.add_done_callback(lambda _: first.cancel())  # cancelled as accept(2) succeeds
+        second = asyncio.ensure_future(listener.accept())
+        await asyncio.sleep(0.05)
+        talking = asyncio.ensure_future(in_thread(lambda: stdlib_client(port, recv_all)))
+        with pytest.raises(asyncio.CancelledError):
+            await bounded(first)
+        with await bounded(second, 3) as served:
+            await served.write_bytes(b"to the one waiting")
+        assert await talking == b"to the one waiting"
+
+
+@pytest.mark.parametrize("kind", sorted(LOOP_FACTORIES))
+def test_the_end_of_a_run_leaves_no_handshake_behind(kind: str) -> None:
+    """The loop ends (a cancel-all, as at the end of asyncio.run) a few steps after an
+    accept took a connection. Whatever the step, nothing is left running: a handshake
+    whose task never began is parked and a later accept on a new loop returns it; one
+    under way is aborted (the client sees the end); one done went to the accept."""
+    outcomes = set()
+    for steps in range(6):
+        with TcpListener("127.0.0.1", 0, tls=server_context()) as listener:
+            port = listener.local_address.port
+            raw = socket.create_connection(("127.0.0.1", port), timeout=WAIT)
+
+            def handshake_and_talk(raw: socket.socket = raw) -> bytes:
+                with raw, client_context().wrap_socket(raw, server_hostname="localhost") as tls:
+                    return recv_all(tls)
+
+            talking = Background(handshake_and_talk)
+
+            async def start_accepting(steps: int = steps) -> asyncio.Future[Any]:
+                await asyncio.sleep(0.05)  # the ClientHello is there
+                accepting: asyncio.Future[Any] = asyncio.ensure_future(listener.accept())
+                for _ in range(steps):
+                    await asyncio.sleep(0)
+                return accepting
+
+            loop = LOOP_FACTORIES[kind]()
+            try:
+                accepting = loop.run_until_complete(start_accepting())
+                pending = asyncio.all_tasks(loop)  # the end of a run: cancel everything
+                for task in pending:
+                    task.cancel()
+                loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            finally:
+                loop.close()
+            handshakes = listener._handshakes
+            assert handshakes is not None
+            assert not handshakes.running, steps
+            if not accepting.cancelled():
+                outcomes.add("accepted")
+                accepting.result().close()  # its close_notify goes at once: b'' for the client
+                assert talking.result() == b"", steps
+            elif handshakes.parked or handshakes.ready:
+                outcomes.add("parked")
+
+                async def accept_again() -> None:
+                    with await bounded(listener.accept(), 3) as served:
+                        await served.write_bytes(b"later")
+
+                loop = LOOP_FACTORIES[kind]()
+                try:
+                    loop.run_until_complete(accept_again())
+                finally:
+                    loop.close()
+                assert talking.result() == b"later", steps
+            else:
+                outcomes.add("aborted")
+                # Its handshake ended: mid-way (an SSL error, a reset), or with an end
+                # right after it (TLS 1.3: the client is done before the server).
+                with contextlib.suppress(OSError):
+                    assert talking.result() == b"", steps
+    assert "parked" in outcomes, outcomes  # the step that matters was reached
 
 
 async def test_listener_closed_while_accepting() -> None:
