@@ -321,6 +321,8 @@ class TcpListener(AsyncSocketBase, IpOptions):
             handshakes = self._handshakes
             if handshakes is None or not handshakes.ready:
                 return None
+            if handshakes.ended:
+                handshakes.close()  # (closed through its `.socket` view)
             self._io.check_open()
             return handshakes.ready.popleft()
         got = self._io.try_accept()

@@ -766,6 +766,11 @@ async def accept_tls(listener: TcpListener) -> TlsStream:
             error = accepting.exception()
             if error is None:
                 handshakes.start(listener, accepting.result())
-            elif not handshakes.ready or handshakes.ended:
-                raise error  # ClosedError, TimeoutError, EMFILE, ...
+            elif handshakes.ended:
+                handshakes.close()  # (closed through its `.socket` view: nobody else will)
+                raise error
+            elif not handshakes.ready:
+                while handshakes.parked:  # the parked one that woke it is not left behind
+                    handshakes.start(listener, handshakes.parked.popleft())
+                raise error  # TimeoutError, EMFILE, ...
             # else a stream is ready: it is returned even past the deadline, as data is

@@ -820,6 +820,35 @@ async def test_a_listener_closed_through_its_socket_view_ends_its_handshakes() -
     assert open_fds() - before == set()
 
 
+async def test_a_stream_ready_as_the_socket_view_closes_is_closed_too() -> None:
+    """The listener is closed through its `.socket` view in the loop turn after a
+    handshake finished for the waiting accept: the accept raises `ClosedError` and the
+    finished stream is closed then (its client sees the end), not left open."""
+    listener = TcpListener("127.0.0.1", 0, tls=server_context())
+    port = listener.local_address.port
+    accepting = asyncio.ensure_future(listener.accept())
+    await asyncio.sleep(0.01)
+    handshakes = listener._handshakes
+    assert handshakes is not None
+
+    async def close_when_ready() -> None:
+        for _ in range(100_000):
+            if handshakes.ready:
+                listener.socket.close()
+                return
+            await asyncio.sleep(0)
+
+    closing = asyncio.ensure_future(close_when_ready())
+    client = await bounded(TcpStream.connect("127.0.0.1", port, tls=client_context()))
+    with client:
+        with pytest.raises(ClosedError):
+            await bounded(accepting)
+        await bounded(closing)
+        assert not handshakes.ready
+        assert await bounded(client.read(10)) == b""  # closed with a close_notify
+    listener.close()
+
+
 async def test_closing_the_listener_at_each_step_of_an_accept_leaves_nothing_open() -> None:
     """`close()` a few loop steps into an accept that has a connection queued, including
     the step between accept(2) and the accept's own wake-up: the accept raises
