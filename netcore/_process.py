@@ -73,8 +73,8 @@ def _copy(message: Any, made: list[Any], inside: set[int], done: dict[int, Any])
     """`message` with its sockets copied (dict keys and set members too). Lists, dicts
     and sets arrive as new ones (of the same type) at every level, as a message should; a
     tuple or frozenset of things that pass as they are (no socket, list, dict or set
-    inside) passes as it is. `inside` holds the containers being
-    copied: one that contains itself is a `ValueError` (instead of a `RecursionError`).
+    inside) passes as it is. `inside` holds the containers being copied: one that
+    contains itself is a `ValueError` (instead of a `RecursionError`).
     `done` maps the containers copied so far to their copies, so a part that appears
     twice is copied once (and arrives shared, as sent) instead of once per path to it."""
     if isinstance(message, Copyable):
