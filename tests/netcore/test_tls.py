@@ -43,6 +43,15 @@ async def bounded(awaitable: Awaitable[T], timeout: float = WAIT) -> T:
     return await asyncio.wait_for(awaitable, timeout)
 
 
+async def handshaking(listener: TcpListener) -> None:
+    """Wait (bounded) until the TLS listener has a handshake under way: the connection
+    the test made was accepted, whatever the machine's load."""
+    deadline = time.monotonic() + WAIT
+    while not (listener._handshakes is not None and listener._handshakes.running):
+        assert time.monotonic() < deadline, "no connection was accepted"
+        await asyncio.sleep(0.005)
+
+
 # -- certificates and contexts --------------------------------------------------------------------
 
 
@@ -718,7 +727,7 @@ async def test_cancelled_accept_during_handshake_loses_no_connection() -> None:
         accepting = asyncio.ensure_future(listener.accept())
         raw = socket.create_connection(("127.0.0.1", port), timeout=WAIT)
         with raw:
-            await asyncio.sleep(0.05)  # accepted; its handshake waits for the ClientHello
+            await handshaking(listener)  # accepted; its handshake waits for the ClientHello
             accepting.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await accepting
@@ -745,7 +754,7 @@ async def test_a_silent_client_holds_up_no_other() -> None:
         port = listener.local_address.port
         accepting = asyncio.ensure_future(listener.accept())
         with socket.create_connection(("127.0.0.1", port), timeout=WAIT) as silent:
-            await asyncio.sleep(0.05)  # the silent one is accepted first
+            await handshaking(listener)  # the silent one is accepted first
             started = time.monotonic()
             good = await bounded(TcpStream.connect("127.0.0.1", port, tls=client_context()))
             with good, await bounded(accepting, 2) as served:
@@ -766,7 +775,7 @@ async def test_closing_the_listener_closes_unaccepted_handshakes(how: str) -> No
     port = listener.local_address.port
     accepting = asyncio.ensure_future(listener.accept())
     silent = socket.create_connection(("127.0.0.1", port), timeout=WAIT)
-    await asyncio.sleep(0.05)  # accepted, its handshake under way
+    await handshaking(listener)  # accepted, its handshake under way
     accepting.cancel()
     with pytest.raises(asyncio.CancelledError):
         await accepting
@@ -806,7 +815,7 @@ async def test_a_listener_closed_through_its_socket_view_ends_its_handshakes() -
     port = listener.local_address.port
     accepting = asyncio.ensure_future(listener.accept())
     with socket.create_connection(("127.0.0.1", port), timeout=WAIT) as silent:
-        await asyncio.sleep(0.05)  # accepted: its handshake waits
+        await handshaking(listener)  # accepted: its handshake waits
         accepting.cancel()
         with pytest.raises(asyncio.CancelledError):
             await accepting
