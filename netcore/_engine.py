@@ -291,6 +291,7 @@ class SocketIO:
         "fd",
         "is_stream",
         "lingers",
+        "on_close",
         "read_shut",
         "reader",
         "sock",
@@ -330,6 +331,9 @@ class SocketIO:
         # the option is; None until something sets it.
         self.lingers: list[bool] | None = None
         self._poller: select.poll | None = None
+        # Called once when this object closes or detaches, however that happens (a
+        # view's close(), collection): a TLS listener closes its pending handshakes.
+        self.on_close: Callable[[], None] | None = None
 
     @classmethod
     def adopt(cls, sock: socket.socket) -> SocketIO:
@@ -353,22 +357,31 @@ class SocketIO:
         """Unregister from the loop, wake every waiter with `ClosedError`, close the fd."""
         if self.closed:
             return
-        self.closed = True
-        self._unregister()
-        self._wake_all("the socket was closed while waiting")
-        if self.lingers is not None and self.lingers[0] and _close_may_block(self.sock):
-            _close_in_thread(self.sock.detach())
-        else:
-            self.sock.close()
+        try:
+            self._end("the socket was closed while waiting")
+        finally:
+            if self.lingers is not None and self.lingers[0] and _close_may_block(self.sock):
+                _close_in_thread(self.sock.detach())
+            else:
+                self.sock.close()
 
     def detach(self) -> socket.socket:
         """Give up ownership of the OS socket without closing it."""
         if self.closed:
             raise ClosedError()
-        self.closed = True
-        self._unregister()
-        self._wake_all("the socket was detached while waiting")
+        self._end("the socket was detached while waiting")
         return self.sock
+
+    def _end(self, why: str) -> None:
+        """What close() and detach() share: closed from now on, `on_close` called, off
+        the loop, every waiter failed with `ClosedError(why)`."""
+        self.closed = True
+        try:
+            if self.on_close is not None:
+                self.on_close()
+        finally:
+            self._unregister()
+            self._wake_all(why)
 
     def _wake_all(self, why: str) -> None:
         """Fail every waiter with `ClosedError(why)`."""

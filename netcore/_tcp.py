@@ -321,25 +321,10 @@ class TcpListener(AsyncSocketBase, IpOptions):
             handshakes = self._handshakes
             if handshakes is None or not handshakes.ready:
                 return None
-            if handshakes.ended:
-                handshakes.close()  # (closed through its `.socket` view)
             self._io.check_open()
             return handshakes.ready.popleft()
         got = self._io.try_accept()
         return None if got is None else _accepted(got[0])
-
-    def close(self) -> None:
-        """Close the listener (idempotent); waiting accepts wake with `ClosedError`.
-
-        With TLS, the connections whose handshake is under way or done but not yet
-        accepted are closed too.
-        """
-        handshakes = self._handshakes
-        try:
-            if handshakes is not None:
-                handshakes.close()
-        finally:
-            super().close()
 
     @property
     def local_address(self) -> SocketAddress:

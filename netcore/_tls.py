@@ -58,7 +58,6 @@ import socket
 import ssl
 import sys
 import time
-import weakref
 from collections import deque
 from collections.abc import Coroutine
 from typing import Any
@@ -610,15 +609,13 @@ class Handshakes:
     that a cancelled accept took on its way out is parked instead, as is one whose task
     was cancelled before it began (a cancel-all, as at the end of `asyncio.run`): no task
     is made while tasks are being cancelled, and the next accept starts its handshake.
-    `close()` ends them all; the listener calls it, and so does its collection if it was
-    never closed; a listener closed another way (its `.socket` view) has its handshakes
-    closed as they finish and at the next accept.
+    `close()` ends them all: it is the listener's `SocketIO.on_close`, so it runs however
+    the listener closes (`close()`, its `.socket` view, `to_socket()`, its collection).
     """
 
-    __slots__ = ("closed", "listener_io", "parked", "ready", "running", "waiters")
+    __slots__ = ("closed", "parked", "ready", "running", "waiters")
 
-    def __init__(self, listener_io: SocketIO) -> None:
-        self.listener_io = listener_io
+    def __init__(self) -> None:
         self.running: dict[TlsStream, asyncio.Task[None]] = {}
         self.ready: deque[TlsStream] = deque()
         self.parked: deque[TcpStream] = deque()
@@ -629,24 +626,19 @@ class Handshakes:
 
     @classmethod
     def of(cls, listener: TcpListener) -> Handshakes:
-        """The listener's, made on first use (and closed when it is collected unclosed)."""
+        """The listener's, made on first use (and closed when the listener closes)."""
         handshakes = listener._handshakes
         if handshakes is None:
-            handshakes = listener._handshakes = cls(listener._io)
-            weakref.finalize(listener, handshakes.close).atexit = False
+            handshakes = listener._handshakes = cls()
+            listener._io.on_close = handshakes.close
         return handshakes
-
-    @property
-    def ended(self) -> bool:
-        """Whether the listener is closed, by `close()` or otherwise."""
-        return self.closed or self.listener_io.closed
 
     def start(self, listener: TcpListener, plain: TcpStream) -> None:
         """Begin the handshake of a connection that accept(2) gave."""
         context = listener._tls
         assert context is not None
         io = plain._io
-        if self.ended:  # the listener closed between accept(2) and now
+        if self.closed:  # the listener closed between accept(2) and now
             io.close()
             return
         try:
@@ -660,6 +652,11 @@ class Handshakes:
         if not task.done():  # (an eager task factory may have run it to its end already)
             self.running[stream] = task
             task.add_done_callback(functools.partial(self._task_done, stream))
+
+    def start_parked(self, listener: TcpListener) -> None:
+        """Begin the handshakes of the parked connections."""
+        while self.parked:
+            self.start(listener, self.parked.popleft())
 
     async def _handshake(self, stream: TlsStream) -> None:
         try:
@@ -679,7 +676,7 @@ class Handshakes:
         finally:
             self.running.pop(stream, None)
         stream._io.deadline = None
-        if self.ended:
+        if self.closed:
             stream.close()
             return
         self.ready.append(stream)
@@ -692,7 +689,7 @@ class Handshakes:
             return
         del self.running[stream]
         io = stream._io
-        if self.ended or io.closed:
+        if self.closed or io.closed:
             io.close()
             return
         io.deadline = None
@@ -735,11 +732,8 @@ async def accept_tls(listener: TcpListener) -> TlsStream:
     handshakes = Handshakes.of(listener)
     loop = asyncio.get_running_loop()
     while True:
-        if handshakes.ended:
-            handshakes.close()  # (closed through its `.socket` view, say)
-            listener._io.check_open()
-        while handshakes.parked:
-            handshakes.start(listener, handshakes.parked.popleft())
+        listener._io.check_open()
+        handshakes.start_parked(listener)
         if handshakes.ready:
             stream = handshakes.ready.popleft()
             if handshakes.ready:
@@ -766,11 +760,7 @@ async def accept_tls(listener: TcpListener) -> TlsStream:
             error = accepting.exception()
             if error is None:
                 handshakes.start(listener, accepting.result())
-            elif handshakes.ended:
-                handshakes.close()  # (closed through its `.socket` view: nobody else will)
-                raise error
             elif not handshakes.ready:
-                while handshakes.parked:  # the parked one that woke it is not left behind
-                    handshakes.start(listener, handshakes.parked.popleft())
-                raise error  # TimeoutError, EMFILE, ...
+                handshakes.start_parked(listener)  # the one that woke it is not left behind
+                raise error  # ClosedError, TimeoutError, EMFILE, ...
             # else a stream is ready: it is returned even past the deadline, as data is
