@@ -48,6 +48,7 @@ import greenlet
 
 import netcore
 from netcore import _process
+from netcore._engine import coro_step as _step
 
 __all__ = (
     "ProcessGreenlet",
@@ -138,11 +139,11 @@ class Runtime:
                 continue
             _set_running_loop(loop)
             try:
-                fut = coro.send(None)
-            except StopIteration as stop:
-                return stop.value  # type: ignore[no-any-return]
+                done, fut = _step(coro)
             finally:
                 _set_running_loop(None)
+            if done:
+                return fut  # type: ignore[no-any-return]
 
     def _switch_to_hub(self) -> None:
         hub = self.hub
@@ -214,12 +215,10 @@ class Runtime:
         """
         _set_running_loop(self.loop)
         try:
-            fut = coro.send(None)
-        except StopIteration as stop:
-            return stop.value  # type: ignore[no-any-return]
+            done, fut = _step(coro)
         finally:
             _set_running_loop(None)
-        return self.block(coro, fut)
+        return fut if done else self.block(coro, fut)
 
 
 class _CloseAtThreadEnd:
@@ -314,11 +313,8 @@ def wait(coro: Coroutine[Any, Any, T]) -> T:
     """Run `coro` to completion as a blocking call of the calling process."""
     current = _getcurrent()
     if type(current) is ProcessGreenlet:
-        try:
-            step = coro.send(None)
-        except StopIteration as stop:
-            return stop.value  # type: ignore[no-any-return]
-        while True:
+        done, step = _step(coro)
+        while not done:
             # The driver awaits what the coroutine yielded; a future is handed over as
             # is (the driver's task then waits on it as if the coroutine had yielded it to
             # it), anything else in a generator that yields it on.
@@ -340,10 +336,8 @@ def wait(coro: Coroutine[Any, Any, T]) -> T:
                 except StopIteration as stop:
                     return stop.value  # type: ignore[no-any-return]
             else:
-                try:
-                    step = coro.send(None)
-                except StopIteration as stop:
-                    return stop.value  # type: ignore[no-any-return]
+                done, step = _step(coro)
+        return step  # type: ignore[no-any-return]
     if _get_running_loop() is not None:
         coro.close()
         raise RuntimeError(_REMEDY)

@@ -16,7 +16,8 @@
  * not an exception.
  *
  * It also has the step of ByteStream.read that every round trip of a server takes (see
- * ReadOp below): the same logic as the Python method's, over SocketIO's slots.
+ * ReadOp below): the same logic as the Python method's, over SocketIO's slots; and
+ * step(), which the facade steps its coroutines with.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -862,18 +863,42 @@ speedups_read_op(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t 
     return (PyObject *)op;
 }
 
+PyDoc_STRVAR(step_doc,
+"step(coro, /)\n--\n\n"
+"Send None into a coroutine: (False, what it yielded), or (True, what it returned).\n"
+"coro.send(None) with no StopIteration to raise and catch (the facade's wait()).");
+
+static PyObject *
+speedups_step(PyObject *Py_UNUSED(module), PyObject *coro)
+{
+    PyObject *result;
+    PySendResult status = PyIter_Send(coro, Py_None, &result);
+    if (status == PYGEN_ERROR) {
+        return NULL;
+    }
+    PyObject *pair = PyTuple_New(2);
+    if (pair == NULL) {
+        Py_DECREF(result);
+        return NULL;
+    }
+    PyTuple_SET_ITEM(pair, 0, Py_NewRef(status == PYGEN_RETURN ? Py_True : Py_False));
+    PyTuple_SET_ITEM(pair, 1, result);
+    return pair;
+}
+
 static PyMethodDef speedups_methods[] = {
     {"recv", (PyCFunction)(void (*)(void))speedups_recv, METH_FASTCALL, recv_doc},
     {"send", (PyCFunction)(void (*)(void))speedups_send, METH_FASTCALL, send_doc},
     {"bind", (PyCFunction)(void (*)(void))speedups_bind, METH_FASTCALL, bind_doc},
     {"read_op", (PyCFunction)(void (*)(void))speedups_read_op, METH_FASTCALL, read_op_doc},
+    {"step", speedups_step, METH_O, step_doc},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef speedups_module = {
     PyModuleDef_HEAD_INIT,
     .m_name = "netcore._speedups",
-    .m_doc = "recv(2), send(2) and ByteStream.read's step for netcore's engine (optional).",
+    .m_doc = "recv(2), send(2), ByteStream.read's step and a coroutine step (optional).",
     .m_size = -1, /* one static buffer: not for isolated subinterpreters */
     .m_methods = speedups_methods,
 };
@@ -908,7 +933,7 @@ PyInit__speedups(void)
     /* VERSION: what netcore/_engine.py checks, so that a stale in-place build is not
      * used; raise it with every change of behaviour here. */
     if (module != NULL && (PyModule_AddIntConstant(module, "RECV_MAX", RECV_MAX) < 0 ||
-                           PyModule_AddIntConstant(module, "VERSION", 3) < 0)) {
+                           PyModule_AddIntConstant(module, "VERSION", 4) < 0)) {
         Py_DECREF(module);
         return NULL;
     }

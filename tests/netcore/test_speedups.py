@@ -678,3 +678,46 @@ async def test_read_op_failing_cleanup_and_a_descriptor_out_of_range(
         io.fd = fd
     finally:
         io.close()
+
+
+# -- coro_step: the facade's coroutine step --------------------------------------------------
+
+STEPS = [
+    pytest.param(_engine._step, id="python"),
+    pytest.param(
+        None if _speedups is None else _speedups.step,
+        id="c",
+        marks=c_only,
+    ),
+]
+
+
+@pytest.mark.parametrize("step", STEPS)
+def test_step_yields_returns_and_raises_as_send_does(step: Callable[[Any], Any]) -> None:
+    """(False, what was yielded), then (True, what was returned); an exception the coroutine
+    raises comes out as is, and a finished coroutine cannot be stepped again."""
+
+    @types.coroutine
+    def twice() -> Any:
+        first = yield "one"
+        assert first is None
+        yield None
+        return "done"
+
+    async def body() -> str:
+        return await twice()  # type: ignore[no-any-return]
+
+    coro = body()
+    assert step(coro) == (False, "one")
+    assert step(coro) == (False, None)
+    assert step(coro) == (True, "done")
+    with pytest.raises(RuntimeError, match="cannot reuse already awaited coroutine"):
+        step(coro)
+
+    async def fails() -> None:
+        raise KeyError("inside")
+
+    with pytest.raises(KeyError, match="inside"):
+        step(fails())
+    with pytest.raises(AttributeError, match="send"):
+        step(42)  # not a coroutine: as 42.send(None)
