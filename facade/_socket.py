@@ -55,17 +55,17 @@ class _Datagram(_IpEndpoint):
 
     def connect(self, ip: _Ip, port: int) -> None:
         """Connect to `ip`:`port` (a datagram socket: set the default peer)."""
-        self._check()
+        self._check_thread()
         wait(self._nc.connect(ip, port))
 
     def send_to(self, data: Any, ip: _Ip, port: int) -> int:
         """Send one datagram to `ip`:`port`; returns the count sent."""
-        self._check()
+        self._check_thread()
         return wait(self._nc.send_to(data, ip, port))
 
     def receive_from(self, size: int = 65536) -> tuple[bytes, SocketAddress]:
         """One datagram (truncated to `size`) and the address it came from."""
-        self._check()
+        self._check_thread()
         return wait(self._nc.receive_from(size))
 
 
@@ -115,7 +115,7 @@ class Socket(_Datagram):
 
     def accept(self) -> Socket:
         """Wait for a connection and return it as a new `Socket`."""
-        self._check()
+        self._check_thread()
         return Socket._of(wait(self._nc.accept()))
 
 

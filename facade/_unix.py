@@ -50,17 +50,17 @@ class _UnixDatagramOps(_UnixEndpoint):
 
     def connect(self, path: _Path) -> None:
         """Connect to `path` (a datagram socket: set the default peer)."""
-        self._check()
+        self._check_thread()
         wait(self._nc.connect(path))
 
     def send_to(self, data: Any, path: _Path) -> int:
         """Send one datagram to `path`; returns the count sent."""
-        self._check()
+        self._check_thread()
         return wait(self._nc.send_to(data, path))
 
     def receive_from(self, size: int = 65536) -> tuple[bytes, UnixAddress]:
         """One datagram (truncated to `size`) and the address it came from."""
-        self._check()
+        self._check_thread()
         return wait(self._nc.receive_from(size))
 
 
@@ -100,7 +100,7 @@ class UnixSocket(_UnixDatagramOps):
 
     def accept(self) -> UnixSocket:
         """Wait for a connection and return it as a new `UnixSocket`."""
-        self._check()
+        self._check_thread()
         return UnixSocket._of(wait(self._nc.accept()))
 
 
@@ -131,12 +131,12 @@ class UnixStream(_UnixEndpoint):
 
     def send_fds(self, data: Any, fds: Iterable[Any]) -> int:
         """Send `data` (non-empty) with file descriptors attached (`SCM_RIGHTS`)."""
-        self._check()
+        self._check_thread()
         return wait(self._nc.send_fds(data, fds))
 
     def receive_fds(self, size: int, max_fds: int) -> tuple[bytes, list[int]]:
         """Receive up to `size` bytes and up to `max_fds` descriptors (close-on-exec)."""
-        self._check()
+        self._check_thread()
         return wait(self._nc.receive_fds(size, max_fds))
 
 

@@ -62,15 +62,19 @@ class FacadeSocket(SocketBase):
         self._thread = _get_ident()
 
     def _check(self) -> None:
-        """Before a call that can block: this object's thread, and not inside a coroutine
-        (even when the call could finish at once; the answer must not depend on timing)."""
+        """Before a call that can block and may finish before `wait()` (its first step is
+        synchronous): this object's thread, and not inside a coroutine (even when the
+        call could finish at once; the answer must not depend on timing). A call that
+        goes straight to `wait()` checks only the thread: `wait()` refuses to run inside
+        a coroutine before it steps anything."""
         if _get_ident() != self._thread or (
             type(_getcurrent()) is not ProcessGreenlet and _get_running_loop() is not None
         ):
             check_call(self._thread)
 
     def _check_thread(self) -> None:
-        """Before a call that never blocks but changes the socket: this object's thread."""
+        """Before a call that never blocks but changes the socket, or one that goes straight
+        to `wait()`: this object's thread."""
         if _get_ident() != self._thread:
             check_thread(self._thread)
 
@@ -129,30 +133,32 @@ class FacadeStream(FacadeSocket):
 
     def read_bytes(self, buffer: bytearray, size: int = _MAX_READ) -> int:
         """Receive up to `size` bytes, appended to `buffer`; returns the count."""
-        self._check()
+        self._check_thread()
         return wait(self._nc.read_bytes(buffer, size))
 
     def read_string(self, size: int = _MAX_READ) -> str:
         """As `read`, decoded as UTF-8 with invalid bytes replaced."""
-        self._check()
+        self._check_thread()
         self._poll_if_drained()
         return wait(self._nc.read_string(size))
 
     def read_exact(self, size: int) -> bytes:
         """Exactly `size` bytes, or `EndOfStream` with `.partial`."""
-        self._check()
-        self._poll_if_drained()
+        self._check_thread()
+        io = self._io
+        if io.drained and io.poll_readable():  # _poll_if_drained written out: every read_exact
+            io.drained = False
         return wait(self._nc.read_exact(size))
 
     def read_all(self) -> bytes:
         """Everything until end of stream."""
-        self._check()
+        self._check_thread()
         self._poll_if_drained()
         return wait(self._nc.read_all())
 
     def read_line(self, limit: int = _MAX_READ) -> bytes:
         """Up to and including the next `\\n`; `LimitExceeded` past `limit`."""
-        self._check()
+        self._check_thread()
         return wait(self._nc.read_line(limit))
 
     def write_bytes(self, data: Any) -> int:
@@ -172,22 +178,22 @@ class FacadeStream(FacadeSocket):
 
     def write_all(self, *chunks: Any) -> int:
         """Write several buffers, vectored where possible; returns the total."""
-        self._check()
+        self._check_thread()
         return wait(self._nc.write_all(*chunks))
 
     def print(self, text: str = "") -> int:
         """`write_string(text + '\\n')`."""
-        self._check()
+        self._check_thread()
         return wait(self._nc.print(text))
 
     def flush(self) -> None:
         """Wait until written bytes are handed to the kernel (a no-op: writes are direct)."""
-        self._check()
+        self._check_thread()
         wait(self._nc.flush())
 
     def send_file(self, file: Any, offset: int = 0, count: int | None = None) -> int:
         """Send a file's bytes (zero-copy where possible); returns the count."""
-        self._check()
+        self._check_thread()
         return wait(self._nc.send_file(file, offset, count))
 
     def shutdown_read(self) -> None:
