@@ -119,6 +119,21 @@ fd_recv, fd_send = _load_speedups()
 SPEEDUPS = fd_recv is not _read_fd
 
 
+def _load_accept() -> Callable[[int], int | None] | None:
+    if SPEEDUPS:
+        from . import _speedups  # noqa: PLC0415 (loaded and checked by _load_speedups)
+
+        return getattr(_speedups, "accept", None)  # (where accept4(2) exists)
+    return None
+
+
+#: `fd_accept(fd)`: one accept4(2) of a non-blocking, close-on-exec connection: its
+#: descriptor, or None when none is queued (the C speedups); None without them, where
+#: `try_accept` uses the stdlib's accept and switches the socket to non-blocking.
+fd_accept = _load_accept()
+_NONBLOCK = getattr(socket, "SOCK_NONBLOCK", 0)
+
+
 # The plain int family and type: socket.socket's properties convert them to enums, slowly.
 _family_of = _socket.socket.family.__get__
 _type_of = _socket.socket.type.__get__
@@ -298,8 +313,9 @@ class SocketIO:
         "writer",
     )
 
-    def __init__(self, sock: socket.socket) -> None:
-        sock.setblocking(False)
+    def __init__(self, sock: socket.socket, *, nonblocking: bool = False) -> None:
+        if not nonblocking:  # (an accepted socket made so by accept4(2): no syscall)
+            sock.setblocking(False)
         self.sock = sock
         self.fd = sock.fileno()
         self.is_stream = _type_of(sock) == socket.SOCK_STREAM
@@ -825,19 +841,27 @@ class SocketIO:
                         raise TimeoutError(errno.ETIMEDOUT, "the socket's deadline has passed")
                 await asyncio.sleep(delay)
 
-    def try_accept(self) -> tuple[SocketIO, Any] | None:
+    def try_accept(self) -> SocketIO | None:
         """Accept one connection if one is queued, without waiting; else None.
 
         The synchronous first step of `accept`, also taken by the facade directly. The
-        new socket lingers if this one does (Linux copies SO_LINGER to it).
+        new socket lingers if this one does (Linux copies SO_LINGER to it). Its address
+        is not kept (`peer_address` asks the kernel).
         """
         if self.closed:
             raise ClosedError()
         sock = self.sock
         try:
-            # socket.accept() without its enum conversions of family and type, which cost
-            # more than the rest of this method.
-            fd, address = sock._accept()  # type: ignore[attr-defined]
+            if fd_accept is not None:
+                # accept4(2) makes it non-blocking, and "none queued" is None, not an
+                # exception.
+                fd = fd_accept(self.live_fd())
+                if fd is None:
+                    return None
+            else:
+                # socket.accept() without its enum conversions of family and type, which
+                # cost more than the rest of this method.
+                fd, _ = sock._accept()  # type: ignore[attr-defined]
         except OSError as exc:
             if exc.errno not in _IGNORABLE_ACCEPT_ERRNOS or (
                 # A connection's network error on a listener, but on a datagram socket
@@ -846,12 +870,18 @@ class SocketIO:
             ):
                 raise
             return None
-        io = SocketIO(socket.socket(_family_of(sock), _type_of(sock), sock.proto, fd))
+        if fd_accept is not None:
+            # Non-blocking already: the type's SOCK_NONBLOCK bit tells the stdlib socket
+            # (timeout 0 without the ioctl that setblocking(False) costs).
+            kind = _type_of(sock) | _NONBLOCK
+            io = SocketIO(socket.socket(_family_of(sock), kind, sock.proto, fd), nonblocking=True)
+        else:
+            io = SocketIO(socket.socket(_family_of(sock), _type_of(sock), sock.proto, fd))
         if self.lingers is not None and self.lingers[0]:
             io.lingers = [True]  # a new kernel socket, with the listener's SO_LINGER
-        return io, address
+        return io
 
-    async def accept(self, *, wait_first: bool = False) -> tuple[SocketIO, Any]:
+    async def accept(self, *, wait_first: bool = False) -> SocketIO:
         """Accept one connection; any number of tasks may wait, first come first served.
 
         `wait_first` skips the first try, for a caller whose `try_accept` just found none.

@@ -251,7 +251,7 @@ class Socket(DatagramOps):
 
         Any number of tasks may wait; each connection goes to exactly one of them.
         """
-        io, _ = await self._io.accept()
+        io = await self._io.accept()
         return Socket._wrap(io)
 
     def __repr__(self) -> str:

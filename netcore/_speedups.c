@@ -1,4 +1,4 @@
-/* netcore._speedups: recv(2) and send(2) for the engine's hot path, without the GIL
+/* netcore._speedups: recv(2), send(2) and accept4(2) for the engine's hot path, without the GIL
  * hand-off and the exception that socket.recv/socket.send cost.
  *
  * Optional: setup.py builds it when a C compiler is there, and netcore/_engine.py falls
@@ -170,6 +170,44 @@ speedups_send(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nar
     return PyErr_SetFromErrno(PyExc_OSError);
 }
 
+
+#if defined(SOCK_NONBLOCK) && defined(SOCK_CLOEXEC) /* accept4(2): Linux, the BSDs */
+PyDoc_STRVAR(accept_doc,
+"accept(fd, /)\n--\n\n"
+"One accept4(2) on the listening socket `fd`, never waiting: the new connection's\n"
+"descriptor, already non-blocking and close-on-exec, or None when none is queued.\n"
+"Other failures raise the matching OSError subclass.");
+
+static PyObject *
+speedups_accept(PyObject *Py_UNUSED(module), PyObject *number)
+{
+    int fd;
+    if (fd_of(number, &fd) < 0) {
+        return NULL;
+    }
+    for (;;) {
+        /* No address: the engine's callers never use it (peer_address asks the kernel).
+         * Unlike recv and send, accept has no MSG_DONTWAIT: on a listener that a copy
+         * switched to blocking mode it waits, so it lets other threads run meanwhile. */
+        int conn;
+        Py_BEGIN_ALLOW_THREADS
+        conn = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        Py_END_ALLOW_THREADS
+        if (conn >= 0) {
+            return PyLong_FromLong(conn);
+        }
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            Py_RETURN_NONE;
+        }
+        if (errno != EINTR) {
+            return PyErr_SetFromErrno(PyExc_OSError);
+        }
+        if (PyErr_CheckSignals() < 0) {
+            return NULL;
+        }
+    }
+}
+#endif
 
 /* -- ReadOp: the waiting and receiving of ByteStream.read ---------------------------- */
 
@@ -892,13 +930,16 @@ static PyMethodDef speedups_methods[] = {
     {"bind", (PyCFunction)(void (*)(void))speedups_bind, METH_FASTCALL, bind_doc},
     {"read_op", (PyCFunction)(void (*)(void))speedups_read_op, METH_FASTCALL, read_op_doc},
     {"step", speedups_step, METH_O, step_doc},
+#if defined(SOCK_NONBLOCK) && defined(SOCK_CLOEXEC)
+    {"accept", speedups_accept, METH_O, accept_doc},
+#endif
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef speedups_module = {
     PyModuleDef_HEAD_INIT,
     .m_name = "netcore._speedups",
-    .m_doc = "recv(2), send(2), ByteStream.read's step and a coroutine step (optional).",
+    .m_doc = "recv(2), send(2), accept4(2), ByteStream.read's step, a coroutine step (optional).",
     .m_size = -1, /* one static buffer: not for isolated subinterpreters */
     .m_methods = speedups_methods,
 };

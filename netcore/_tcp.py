@@ -303,14 +303,14 @@ class TcpListener(AsyncSocketBase, IpOptions):
         return await self._accept_tcp()
 
     async def _accept_tcp(self) -> TcpStream:
-        io, _ = await self._io.accept()
+        io = await self._io.accept()
         return _accepted(io)
 
     async def _accept_waiting(self) -> TcpStream:
         """The rest of `accept` after `_try_accept` found nothing: wait, then accept."""
         if self._tls is not None:
             return await self.accept()
-        io, _ = await self._io.accept(wait_first=True)
+        io = await self._io.accept(wait_first=True)
         return _accepted(io)
 
     def _try_accept(self) -> TcpStream | None:
@@ -324,7 +324,7 @@ class TcpListener(AsyncSocketBase, IpOptions):
             self._io.check_open()
             return handshakes.ready.popleft()
         got = self._io.try_accept()
-        return None if got is None else _accepted(got[0])
+        return None if got is None else _accepted(got)
 
     @property
     def local_address(self) -> SocketAddress:

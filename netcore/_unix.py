@@ -316,7 +316,7 @@ class UnixSocket(UnixDatagramOps):
 
         Any number of tasks may wait; each connection goes to exactly one of them.
         """
-        io, _ = await self._io.accept()
+        io = await self._io.accept()
         return UnixSocket._wrap(io)
 
     def _describe(self) -> list[str]:
@@ -592,17 +592,17 @@ class UnixListener(AsyncSocketBase, BufferOptions):
         Any number of tasks may wait; each connection goes to exactly one, and a cancelled
         accept loses none. Raises `ClosedError` if the listener is closed meanwhile.
         """
-        io, _ = await self._io.accept()
+        io = await self._io.accept()
         return UnixStream._wrap(io)
 
     def _try_accept(self) -> UnixStream | None:
         """`accept` without waiting: a queued connection, or None (see `TcpListener`)."""
         got = self._io.try_accept()
-        return None if got is None else UnixStream._wrap(got[0])
+        return None if got is None else UnixStream._wrap(got)
 
     async def _accept_waiting(self) -> UnixStream:
         """The rest of `accept` after `_try_accept` found nothing: wait, then accept."""
-        io, _ = await self._io.accept(wait_first=True)
+        io = await self._io.accept(wait_first=True)
         return UnixStream._wrap(io)
 
     @property

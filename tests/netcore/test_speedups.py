@@ -721,3 +721,59 @@ def test_step_yields_returns_and_raises_as_send_does(step: Callable[[Any], Any])
         step(fails())
     with pytest.raises(AttributeError, match="send"):
         step(42)  # not a coroutine: as 42.send(None)
+
+
+# -- accept: accept4(2) of a non-blocking connection -------------------------------------------
+
+
+@c_only
+def test_c_accept_gives_a_non_blocking_close_on_exec_descriptor_or_none() -> None:
+    """None while nothing is queued; then the connection's descriptor, non-blocking and
+    close-on-exec, connected to the stdlib client; failures are the matching OSError."""
+    assert _speedups is not None
+    accept = _speedups.accept
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        listener.setblocking(False)
+        assert accept(listener.fileno()) is None
+        with socket.create_connection(listener.getsockname(), timeout=5) as client:
+            fd = bounded_accept(accept, listener.fileno())
+            try:
+                assert fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_NONBLOCK
+                assert fcntl.fcntl(fd, fcntl.F_GETFD) & fcntl.FD_CLOEXEC
+                with socket.socket(fileno=os.dup(fd)) as conn:
+                    assert conn.getpeername() == client.getsockname()
+            finally:
+                os.close(fd)
+    with socket.socket() as unbound, raises_errno(errno.EINVAL):  # not listening
+        accept(unbound.fileno())
+    with raises_errno(errno.EBADF):
+        accept(-1)
+    with open(__file__, "rb") as file, raises_errno(errno.ENOTSOCK):
+        accept(file.fileno())
+
+
+def bounded_accept(accept: Callable[[int], int | None], fd: int) -> int:
+    """accept(fd) until a connection comes (bounded: 5 s)."""
+    deadline = time.monotonic() + 5
+    while (got := accept(fd)) is None:
+        assert time.monotonic() < deadline, "no connection within 5 s"
+        time.sleep(0.001)
+    return got
+
+
+async def test_an_accepted_stream_is_non_blocking_and_of_its_listeners_type() -> None:
+    """Whichever accept made it (accept4 in C, or the stdlib's accept): the stream's fd is
+    non-blocking, its socket's timeout is 0 and its type plain SOCK_STREAM."""
+    from netcore.socket import TcpListener
+
+    with TcpListener("127.0.0.1") as listener:
+        port = listener.local_address.port
+        client = socket.create_connection(("127.0.0.1", port), timeout=5)
+        with client, await bounded(listener.accept()) as stream:
+            fd = stream.fileno()
+            assert fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_NONBLOCK
+            assert stream._io.sock.gettimeout() == 0.0
+            assert stream._io.sock.type == socket.SOCK_STREAM
+            assert stream.socket.kind == netcore.socket.STREAM
