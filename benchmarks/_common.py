@@ -79,6 +79,58 @@ def connect_once(address: Address, timeout: float = 1.0) -> None:
         sock.connect(address)
 
 
+# -- a CPU cap for servers ------------------------------------------------------------------
+
+
+class CpuCap:
+    """A cgroup with a CFS quota of `cpus` CPUs, for server processes (`add(pid)`).
+
+    On a 2-CPU machine a load generator such as wrk needs about one CPU, so the servers
+    never become the bottleneck and every server measures the same rate. Capping each
+    server at the same CPU time (all its threads together) makes its own cost per request
+    set its rate again. Linux cgroups (v1 `cpu` controller, or v2 with `cpu` enabled),
+    as root; `RuntimeError` when neither can be used. Removed again by `close()`.
+    """
+
+    PERIOD_US = 10_000  # short periods: a capped server is paused for at most ~10 ms
+
+    def __init__(self, cpus: float) -> None:
+        if not 0 < cpus <= (os.cpu_count() or 1):
+            raise ValueError(f"cpus must be in (0, {os.cpu_count()}], got {cpus}")
+        name = f"netcore-bench-{os.getpid()}"
+        quota = max(1000, int(cpus * self.PERIOD_US))
+        v1 = Path("/sys/fs/cgroup/cpu")
+        v2 = Path("/sys/fs/cgroup")
+        try:
+            if (v1 / "cpu.cfs_quota_us").exists():
+                self.path = v1 / name
+                self.path.mkdir()
+                (self.path / "cpu.cfs_period_us").write_text(str(self.PERIOD_US))
+                (self.path / "cpu.cfs_quota_us").write_text(str(quota))
+            elif "cpu" in (v2 / "cgroup.subtree_control").read_text().split():
+                self.path = v2 / name
+                self.path.mkdir()
+                (self.path / "cpu.max").write_text(f"{quota} {self.PERIOD_US}")
+            else:
+                raise RuntimeError("no cgroup cpu controller to use")
+        except OSError as exc:
+            raise RuntimeError(f"cannot cap servers' CPU with a cgroup: {exc}") from exc
+        self.cpus = cpus
+
+    def add(self, pid: int) -> None:
+        """Move process `pid` (every thread it has, and those it makes later) in."""
+        (self.path / "cgroup.procs").write_text(str(pid))
+
+    def close(self) -> None:
+        """Remove the cgroup (after its processes ended; moves any that are left out)."""
+        with contextlib.suppress(OSError):
+            procs = (self.path / "cgroup.procs").read_text().split()
+            for pid in procs:
+                with contextlib.suppress(OSError):
+                    (self.path.parent / "cgroup.procs").write_text(pid)
+            self.path.rmdir()
+
+
 # -- the server process ---------------------------------------------------------------------
 
 

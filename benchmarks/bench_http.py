@@ -553,6 +553,14 @@ def main() -> None:
         help="before each run wait up to this long for the machine's other load to drop "
         "below 0.3 CPU (for shared machines; default 0: off)",
     )
+    parser.add_argument(
+        "--server-cpus",
+        type=float,
+        default=0.0,
+        metavar="CPUS",
+        help="cap each server at this much CPU time (a cgroup quota, e.g. 0.5; needs "
+        "root): the servers, not wrk, then set the rate (default 0: no cap)",
+    )
     # Internal modes: the script runs itself as each server.
     parser.add_argument("--serve", nargs=2, metavar=("NAME", "PORT"), help=argparse.SUPPRESS)
     parser.add_argument(
@@ -586,6 +594,15 @@ def main() -> None:
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
     errors: dict[str, str] = {}
     with contextlib.ExitStack() as stack:
+        cap = None
+        if args.server_cpus:
+            try:
+                cap = _common.CpuCap(args.server_cpus)
+            except (RuntimeError, ValueError) as exc:
+                sys.exit(f"bench_http: --server-cpus: {exc}")
+            stack.callback(cap.close)  # after the servers have stopped
+            # One cgroup for all: one server runs at a time, the others are idle.
+            print(f"  each server capped at {cap.cpus:g} CPU (cgroup {cap.path})")
         servers: dict[str, ServerProcess] = {}
         for name in names:
             address = ("127.0.0.1", _common.free_port())
@@ -597,6 +614,8 @@ def main() -> None:
                 print(f"{name}: server did not start: {exc}", file=sys.stderr)
                 continue
             servers[name] = server
+            if cap is not None:
+                cap.add(server.pid)
         for repeat in range(args.repeats):
             for name, server in servers.items():
                 assert not isinstance(server.address, str)
@@ -640,7 +659,8 @@ def main() -> None:
             f"{v[f'paired_vs_{o}']:.2f}x {counterpart(name, o)} (medians {v[f'vs_{o}']:.2f}x)"
             for o in compared
         )
-        print(f"{name}: {ratios}; target ahead of both: {'met' if ahead else 'MISSED'}")
+        mode = f" (servers capped at {args.server_cpus:g} CPU)" if args.server_cpus else ""
+        print(f"{name}: {ratios}; target ahead of both{mode}: {'met' if ahead else 'MISSED'}")
     if args.json:
         report = {
             "machine": _common.machine_info(),
