@@ -115,11 +115,14 @@ class CpuCap:
                 raise RuntimeError("no cgroup cpu controller to use")
         except OSError as exc:
             raise RuntimeError(f"cannot cap servers' CPU with a cgroup: {exc}") from exc
-        self.cpus = cpus
+        self.cpus = quota / self.PERIOD_US
 
     def add(self, pid: int) -> None:
         """Move process `pid` (every thread it has, and those it makes later) in."""
-        (self.path / "cgroup.procs").write_text(str(pid))
+        try:
+            (self.path / "cgroup.procs").write_text(str(pid))
+        except OSError as exc:
+            raise RuntimeError(f"cannot move process {pid} into {self.path}: {exc}") from exc
 
     def close(self) -> None:
         """Remove the cgroup (after its processes ended; moves any that are left out)."""

@@ -558,8 +558,9 @@ def main() -> None:
         type=float,
         default=0.0,
         metavar="CPUS",
-        help="cap each server at this much CPU time (a cgroup quota, e.g. 0.5; needs "
-        "root): the servers, not wrk, then set the rate (default 0: no cap)",
+        help="cap the servers at this much CPU time (one cgroup quota, e.g. 0.5, for all: "
+        "one runs at a time; needs root): the servers, not wrk, then set the rate "
+        "(default 0: no cap)",
     )
     # Internal modes: the script runs itself as each server.
     parser.add_argument("--serve", nargs=2, metavar=("NAME", "PORT"), help=argparse.SUPPRESS)
@@ -615,7 +616,10 @@ def main() -> None:
                 continue
             servers[name] = server
             if cap is not None:
-                cap.add(server.pid)
+                try:
+                    cap.add(server.pid)
+                except RuntimeError as exc:
+                    sys.exit(f"bench_http: --server-cpus: {exc}")
         for repeat in range(args.repeats):
             for name, server in servers.items():
                 assert not isinstance(server.address, str)

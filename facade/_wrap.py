@@ -64,9 +64,10 @@ class FacadeSocket(SocketBase):
     def _check(self) -> None:
         """Before a call that can block and may finish before `wait()` (its first step is
         synchronous): this object's thread, and not inside a coroutine (even when the
-        call could finish at once; the answer must not depend on timing). A call that
-        goes straight to `wait()` checks only the thread: `wait()` refuses to run inside
-        a coroutine before it steps anything."""
+        call could finish at once; the answer must not depend on timing). A call whose
+        first step is `wait()` (after at most a poll(2), which changes nothing) checks
+        only the thread: `wait()` refuses to run inside a coroutine before it steps
+        anything."""
         if _get_ident() != self._thread or (
             type(_getcurrent()) is not ProcessGreenlet and _get_running_loop() is not None
         ):

@@ -120,7 +120,7 @@ SPEEDUPS = fd_recv is not _read_fd
 
 
 def _load_accept() -> Callable[[int], int | None] | None:
-    if SPEEDUPS:
+    if SPEEDUPS and hasattr(socket, "SOCK_NONBLOCK"):
         from . import _speedups  # noqa: PLC0415 (loaded and checked by _load_speedups)
 
         return getattr(_speedups, "accept", None)  # (where accept4(2) exists)
@@ -131,7 +131,6 @@ def _load_accept() -> Callable[[int], int | None] | None:
 #: descriptor, or None when none is queued (the C speedups); None without them, where
 #: `try_accept` uses the stdlib's accept and switches the socket to non-blocking.
 fd_accept = _load_accept()
-_NONBLOCK = getattr(socket, "SOCK_NONBLOCK", 0)
 
 
 # The plain int family and type: socket.socket's properties convert them to enums, slowly.
@@ -870,13 +869,18 @@ class SocketIO:
             ):
                 raise
             return None
-        if fd_accept is not None:
-            # Non-blocking already: the type's SOCK_NONBLOCK bit tells the stdlib socket
-            # (timeout 0 without the ioctl that setblocking(False) costs).
-            kind = _type_of(sock) | _NONBLOCK
-            io = SocketIO(socket.socket(_family_of(sock), kind, sock.proto, fd), nonblocking=True)
-        else:
-            io = SocketIO(socket.socket(_family_of(sock), _type_of(sock), sock.proto, fd))
+        try:
+            if fd_accept is not None:
+                # Non-blocking already: the type's SOCK_NONBLOCK bit tells the stdlib
+                # socket (timeout 0 without the ioctl that setblocking(False) costs).
+                kind = _type_of(sock) | socket.SOCK_NONBLOCK
+                accepted = socket.socket(_family_of(sock), kind, sock.proto, fd)
+                io = SocketIO(accepted, nonblocking=True)
+            else:
+                io = SocketIO(socket.socket(_family_of(sock), _type_of(sock), sock.proto, fd))
+        except BaseException:  # (MemoryError, KeyboardInterrupt): the connection is lost
+            os.close(fd)  # but not its descriptor
+            raise
         if self.lingers is not None and self.lingers[0]:
             io.lingers = [True]  # a new kernel socket, with the listener's SO_LINGER
         return io

@@ -24,6 +24,7 @@
 #include <structmember.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -174,9 +175,9 @@ speedups_send(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nar
 #if defined(SOCK_NONBLOCK) && defined(SOCK_CLOEXEC) /* accept4(2): Linux, the BSDs */
 PyDoc_STRVAR(accept_doc,
 "accept(fd, /)\n--\n\n"
-"One accept4(2) on the listening socket `fd`, never waiting: the new connection's\n"
-"descriptor, already non-blocking and close-on-exec, or None when none is queued.\n"
-"Other failures raise the matching OSError subclass.");
+"One accept4(2) on the listening socket `fd`: the new connection's descriptor, already\n"
+"non-blocking and close-on-exec, or None when none is queued. Other failures raise the\n"
+"matching OSError subclass. It waits only if `fd` is in blocking mode (without the GIL).");
 
 static PyObject *
 speedups_accept(PyObject *Py_UNUSED(module), PyObject *number)
@@ -192,9 +193,23 @@ speedups_accept(PyObject *Py_UNUSED(module), PyObject *number)
         int conn;
         Py_BEGIN_ALLOW_THREADS
         conn = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (conn < 0 && errno == ENOSYS) { /* a kernel or sandbox without accept4: */
+            conn = accept(fd, NULL, NULL); /* the same in three calls, as CPython does */
+            if (conn >= 0 && (fcntl(conn, F_SETFL, O_NONBLOCK | fcntl(conn, F_GETFL)) < 0 ||
+                              fcntl(conn, F_SETFD, FD_CLOEXEC) < 0)) {
+                int failure = errno;
+                close(conn);
+                errno = failure;
+                conn = -1;
+            }
+        }
         Py_END_ALLOW_THREADS
         if (conn >= 0) {
-            return PyLong_FromLong(conn);
+            PyObject *number = PyLong_FromLong(conn);
+            if (number == NULL) {
+                close(conn);
+            }
+            return number;
         }
         if (errno == EAGAIN || errno == EWOULDBLOCK) {
             Py_RETURN_NONE;
