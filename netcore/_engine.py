@@ -44,6 +44,7 @@ import _socket
 import asyncio
 import contextlib
 import errno
+import functools
 import os
 import select
 import socket
@@ -86,7 +87,7 @@ def _write_fd(fd: int, data: Any) -> int:
 RECV_MAX = 65536
 #: What the C speedups must say their VERSION is: a build left over from an older
 #: netcore/_speedups.c (an in-place build outlives a `git pull`) is not used.
-_SPEEDUPS_VERSION = 4
+_SPEEDUPS_VERSION = 5
 #: On every receive and send: never wait, even when a copy of the socket (the open file,
 #: and so O_NONBLOCK, is shared) was switched to blocking mode, e.g. by to_socket().
 _DONTWAIT = socket.MSG_DONTWAIT
@@ -969,6 +970,22 @@ def _load_read_op() -> Callable[[SocketIO, int], Awaitable[bytes]] | None:
 #: awaitable (netcore/_speedups.c, ReadOp); None without the speedups, where read's
 #: Python body does it. It reads SocketIO's slots directly: no bytecode per check.
 read_op = _load_read_op()
+
+
+def _frameless(read: Any) -> Any:
+    """`ByteStream.read` as the C speedups' `read_method`: a plain call gets the `ReadOp`
+    that read's body would await (no coroutine frame around it); it looks like `read` to
+    inspect (name, doc, signature, a coroutine function). `read` itself without them."""
+    if read_op is None:
+        return read
+    from . import _speedups  # noqa: PLC0415 (loaded and checked by _load_speedups)
+
+    method: Any = _speedups.read_method(read)
+    functools.update_wrapper(method, read)
+    method.__code__ = read.__code__  # what inspect.iscoroutinefunction looks at
+    method.__defaults__ = read.__defaults__
+    method.__kwdefaults__ = read.__kwdefaults__
+    return method
 
 
 def _step(coro: Coroutine[Any, Any, Any]) -> tuple[bool, Any]:

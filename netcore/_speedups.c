@@ -254,7 +254,8 @@ static PyObject *closed_error;
 static PyObject *running_loop; /* asyncio._get_running_loop */
 static PyObject *empty_bytes;
 static PyObject *str_create_future, *str_wait_for_read, *str_forget_reader, *str_move_here,
-    *str_poll_readable, *str_fileno, *str_result, *str_done, *str_get_loop, *str_blocking;
+    *str_poll_readable, *str_fileno, *str_result, *str_done, *str_get_loop, *str_blocking,
+    *str_io, *str_pending, *str_take_pending;
 
 /* The slot's value (borrowed), or NULL with AttributeError if it was never set. */
 static PyObject *
@@ -370,8 +371,9 @@ speedups_bind(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nar
 
 typedef struct {
     PyObject_HEAD
-    PyObject *io;  /* the SocketIO */
-    PyObject *fut; /* the future it waits on (yielded), or NULL */
+    PyObject *io;     /* the SocketIO */
+    PyObject *stream; /* made by read_method: the stream, whose kept bytes come first */
+    PyObject *fut;    /* the future it waits on (yielded), or NULL */
     Py_ssize_t size;
     int done; /* it returned or raised: awaiting it again is an error, as for a coroutine */
 } ReadOp;
@@ -598,6 +600,40 @@ readop_not_done(ReadOp *op, PyObject **result)
     return PYGEN_NEXT;
 }
 
+/* read's `if self._pending: data = self._take_pending(size)`: PYGEN_RETURN with the
+ * bytes it kept, PYGEN_ERROR, or PYGEN_NEXT when there were none (go on reading). */
+static PySendResult
+readop_kept(ReadOp *op, PyObject **result)
+{
+    PyObject *stream = op->stream;
+    op->stream = NULL; /* (once) */
+    PyObject *kept = PyObject_GetAttr(stream, str_pending);
+    int some = kept == NULL ? -1 : kept != Py_None && PyObject_IsTrue(kept);
+    Py_XDECREF(kept);
+    PyObject *data = NULL;
+    if (some > 0) {
+        PyObject *size = PyLong_FromSsize_t(op->size);
+        data = size == NULL ? NULL : PyObject_CallMethodOneArg(stream, str_take_pending, size);
+        Py_XDECREF(size);
+        if (data == NULL) {
+            some = -1;
+        }
+        else if (data == Py_None) { /* a copy in another thread took them meanwhile */
+            Py_DECREF(data);
+            some = 0;
+        }
+    }
+    Py_DECREF(stream);
+    if (some < 0) {
+        return PYGEN_ERROR;
+    }
+    if (some == 0) {
+        return PYGEN_NEXT;
+    }
+    *result = data;
+    return PYGEN_RETURN;
+}
+
 static PySendResult
 readop_am_send(ReadOp *op, PyObject *Py_UNUSED(arg), PyObject **result)
 {
@@ -638,6 +674,12 @@ readop_am_send(ReadOp *op, PyObject *Py_UNUSED(arg), PyObject **result)
         Py_DECREF(res);
         Py_DECREF(fut);
         return readop_finish(op, readop_run(op, 0, result));
+    }
+    if (op->stream != NULL) { /* first, as read's body: bytes the stream kept, if any */
+        PySendResult status = readop_kept(op, result);
+        if (status != PYGEN_NEXT) {
+            return readop_finish(op, status);
+        }
     }
     /* The first step. Right after a short receive on a stream the kernel's buffer was
      * empty a moment ago: wait first (the level-triggered registration reports at once
@@ -824,6 +866,7 @@ static int
 readop_traverse(ReadOp *op, visitproc visit, void *arg)
 {
     Py_VISIT(op->io);
+    Py_VISIT(op->stream);
     Py_VISIT(op->fut);
     return 0;
 }
@@ -833,6 +876,7 @@ readop_clear(ReadOp *op)
 {
     op->done = 1; /* (io is gone: never step again) */
     Py_CLEAR(op->io);
+    Py_CLEAR(op->stream);
     Py_CLEAR(op->fut);
     return 0;
 }
@@ -909,11 +953,168 @@ speedups_read_op(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t 
     }
     Py_INCREF(args[0]);
     op->io = args[0];
+    op->stream = NULL;
     op->fut = NULL;
     op->size = size;
     op->done = 0;
     PyObject_GC_Track(op);
     return (PyObject *)op;
+}
+
+/* -- read_method: ByteStream.read without its coroutine frame ------------------------ */
+
+/* A coroutine frame costs about 2,000 instructions to make, step and drop: as much as the
+ * rest of a server's read. read_method(read) is a method that answers a plain call,
+ * stream.read() or stream.read(n) with an int n in 1..RECV_MAX, with the ReadOp that read's
+ * body would await (which also takes the stream's kept bytes first, at its first step, as
+ * the body does), and hands every other call to `read` itself, the coroutine function.
+ * Nothing happens before it is awaited, as for a coroutine. It has a __dict__, where
+ * netcore puts read's __name__, __doc__, __code__ and the rest (functools.update_wrapper
+ * and __wrapped__), so inspect sees a coroutine function with read's signature. */
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *fallback;     /* the coroutine function */
+    PyObject *dict;         /* __dict__ */
+    Py_ssize_t default_size; /* of fallback.__defaults__ */
+    vectorcallfunc vectorcall;
+} ReadMethod;
+
+static PyTypeObject ReadMethod_Type;
+
+static PyObject *
+readmethod_vectorcall(ReadMethod *m, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    if (kwnames == NULL && (nargs == 1 || nargs == 2) && socketio_type != NULL) {
+        Py_ssize_t size = m->default_size;
+        if (nargs == 2) {
+            size = PyLong_CheckExact(args[1]) ? PyLong_AsSsize_t(args[1]) : 0;
+            if (size == -1 && PyErr_Occurred()) {
+                PyErr_Clear(); /* (huge: the coroutine says what it makes of it) */
+                size = 0;
+            }
+        }
+        if (size >= 1 && size <= RECV_MAX) {
+            PyObject *io = PyObject_GetAttr(args[0], str_io);
+            if (io == NULL) {
+                PyErr_Clear(); /* (the coroutine raises it when awaited) */
+            }
+            else if (!PyObject_TypeCheck(io, socketio_type)) {
+                Py_DECREF(io);
+            }
+            else {
+                ReadOp *op = PyObject_GC_New(ReadOp, &ReadOp_Type);
+                if (op == NULL) {
+                    Py_DECREF(io);
+                    return NULL;
+                }
+                op->io = io;
+                Py_INCREF(args[0]);
+                op->stream = args[0];
+                op->fut = NULL;
+                op->size = size;
+                op->done = 0;
+                PyObject_GC_Track(op);
+                return (PyObject *)op;
+            }
+        }
+    }
+    return PyObject_Vectorcall(m->fallback, args, nargsf, kwnames);
+}
+
+static PyObject *
+readmethod_get(PyObject *self, PyObject *obj, PyObject *Py_UNUSED(type))
+{
+    if (obj == NULL || obj == Py_None) {
+        Py_INCREF(self);
+        return self;
+    }
+    return PyMethod_New(self, obj);
+}
+
+static int
+readmethod_traverse(ReadMethod *m, visitproc visit, void *arg)
+{
+    Py_VISIT(m->fallback);
+    Py_VISIT(m->dict);
+    return 0;
+}
+
+static int
+readmethod_clear(ReadMethod *m)
+{
+    Py_CLEAR(m->fallback);
+    Py_CLEAR(m->dict);
+    return 0;
+}
+
+static void
+readmethod_dealloc(ReadMethod *m)
+{
+    PyObject_GC_UnTrack(m);
+    readmethod_clear(m);
+    PyObject_GC_Del(m);
+}
+
+static PyGetSetDef readmethod_getset[] = {
+    {"__dict__", PyObject_GenericGetDict, PyObject_GenericSetDict, NULL, NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyTypeObject ReadMethod_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "netcore._speedups.ReadMethod",
+    .tp_doc = "What read_method() returns: ByteStream.read, answering plain calls in C.",
+    .tp_basicsize = sizeof(ReadMethod),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_METHOD_DESCRIPTOR |
+                Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_vectorcall_offset = offsetof(ReadMethod, vectorcall),
+    .tp_call = PyVectorcall_Call,
+    .tp_descr_get = readmethod_get,
+    .tp_dictoffset = offsetof(ReadMethod, dict),
+    .tp_getset = readmethod_getset,
+    .tp_traverse = (traverseproc)readmethod_traverse,
+    .tp_clear = (inquiry)readmethod_clear,
+    .tp_dealloc = (destructor)readmethod_dealloc,
+};
+
+PyDoc_STRVAR(read_method_doc,
+"read_method(read, /)\n--\n\n"
+"ByteStream.read (the coroutine function `read`, whose one default is its size) as a\n"
+"method that answers plain calls with a ReadOp (bind() first) and hands others to read.");
+
+static PyObject *
+speedups_read_method(PyObject *Py_UNUSED(module), PyObject *read)
+{
+    PyObject *defaults = PyObject_GetAttrString(read, "__defaults__");
+    if (defaults == NULL) {
+        return NULL;
+    }
+    Py_ssize_t size = -1;
+    if (PyTuple_Check(defaults) && PyTuple_GET_SIZE(defaults) == 1 &&
+        PyLong_CheckExact(PyTuple_GET_ITEM(defaults, 0))) {
+        size = PyLong_AsSsize_t(PyTuple_GET_ITEM(defaults, 0));
+    }
+    Py_DECREF(defaults);
+    if (size < 1 || size > RECV_MAX) {
+        if (!PyErr_Occurred()) {
+            PyErr_SetString(PyExc_TypeError,
+                            "read_method() needs a function with one default, a size");
+        }
+        return NULL;
+    }
+    ReadMethod *m = PyObject_GC_New(ReadMethod, &ReadMethod_Type);
+    if (m == NULL) {
+        return NULL;
+    }
+    Py_INCREF(read);
+    m->fallback = read;
+    m->dict = NULL;
+    m->default_size = size;
+    m->vectorcall = (vectorcallfunc)readmethod_vectorcall;
+    PyObject_GC_Track(m);
+    return (PyObject *)m;
 }
 
 PyDoc_STRVAR(step_doc,
@@ -945,6 +1146,7 @@ static PyMethodDef speedups_methods[] = {
     {"bind", (PyCFunction)(void (*)(void))speedups_bind, METH_FASTCALL, bind_doc},
     {"read_op", (PyCFunction)(void (*)(void))speedups_read_op, METH_FASTCALL, read_op_doc},
     {"step", speedups_step, METH_O, step_doc},
+    {"read_method", speedups_read_method, METH_O, read_method_doc},
 #if defined(SOCK_NONBLOCK) && defined(SOCK_CLOEXEC)
     {"accept", speedups_accept, METH_O, accept_doc},
 #endif
@@ -970,7 +1172,8 @@ PyInit__speedups(void)
         {&str_forget_reader, "forget_reader"}, {&str_move_here, "move_here"},
         {&str_poll_readable, "poll_readable"}, {&str_fileno, "fileno"},
         {&str_result, "result"},               {&str_done, "done"},
-        {&str_get_loop, "get_loop"},
+        {&str_get_loop, "get_loop"},          {&str_io, "_io"},
+        {&str_pending, "_pending"},           {&str_take_pending, "_take_pending"},
         {&str_blocking, "_asyncio_future_blocking"},
     };
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
@@ -982,14 +1185,14 @@ PyInit__speedups(void)
     if (empty_bytes == NULL && (empty_bytes = PyBytes_FromStringAndSize(NULL, 0)) == NULL) {
         return NULL;
     }
-    if (PyType_Ready(&ReadOp_Type) < 0) {
+    if (PyType_Ready(&ReadOp_Type) < 0 || PyType_Ready(&ReadMethod_Type) < 0) {
         return NULL;
     }
     PyObject *module = PyModule_Create(&speedups_module);
     /* VERSION: what netcore/_engine.py checks, so that a stale in-place build is not
      * used; raise it with every change of behaviour here. */
     if (module != NULL && (PyModule_AddIntConstant(module, "RECV_MAX", RECV_MAX) < 0 ||
-                           PyModule_AddIntConstant(module, "VERSION", 4) < 0)) {
+                           PyModule_AddIntConstant(module, "VERSION", 5) < 0)) {
         Py_DECREF(module);
         return NULL;
     }

@@ -27,7 +27,16 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     from typing_extensions import Self
 
-from ._engine import RECV_MAX, SocketIO, _running_loop, fd_recv, fd_send, flat_view, read_op
+from ._engine import (
+    RECV_MAX,
+    SocketIO,
+    _frameless,
+    _running_loop,
+    fd_recv,
+    fd_send,
+    flat_view,
+    read_op,
+)
 from ._errors import ClosedError, EndOfStream, LimitExceeded
 from ._timeout import check_seconds
 
@@ -634,3 +643,7 @@ class ByteStream(AsyncSocketBase):
     def shutdown(self) -> None:
         """Shut down both halves; affects every copy of the socket."""
         self._shutdown(socket.SHUT_RDWR)
+
+
+# With the C speedups, a plain `stream.read(n)` makes no coroutine frame (_frameless).
+setattr(ByteStream, "read", _frameless(ByteStream.read))  # noqa: B010 - mypy: no method assignment

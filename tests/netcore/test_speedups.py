@@ -10,6 +10,7 @@ import contextlib
 import errno
 import fcntl
 import gc
+import inspect
 import operator
 import os
 import resource
@@ -777,3 +778,64 @@ async def test_an_accepted_stream_is_non_blocking_and_of_its_listeners_type() ->
             assert stream._io.sock.gettimeout() == 0.0
             assert stream._io.sock.type == socket.SOCK_STREAM
             assert stream.socket.kind == netcore.socket.STREAM
+
+
+# -- read_method: ByteStream.read without its coroutine frame ------------------------------
+
+
+def test_read_is_a_coroutine_function_with_reads_name_doc_and_signature() -> None:
+    """With or without the C method, inspect sees the same coroutine function."""
+    from netcore._stream import ByteStream
+    from netcore.socket import TcpStream
+
+    for read in (TcpStream.read, ByteStream.read):
+        assert inspect.iscoroutinefunction(read)
+        assert asyncio.iscoroutinefunction(read)
+        assert read.__name__ == "read"
+        assert (read.__doc__ or "").startswith("Receive up to `size` bytes")
+        assert str(inspect.signature(read)) == "(self, size: 'int' = 65536) -> 'bytes'"
+    near, far = socket.socketpair()
+    stream = TcpStream._wrap(_engine.SocketIO(near))
+    try:
+        assert inspect.iscoroutinefunction(stream.read)
+        assert str(inspect.signature(stream.read)) == "(size: 'int' = 65536) -> 'bytes'"
+    finally:
+        stream.close()
+        far.close()
+
+
+async def test_a_plain_read_does_nothing_until_awaited_and_takes_kept_bytes_first() -> None:
+    """`stream.read(n)` (the C ReadOp where the speedups are in use) neither receives nor
+    waits before it is awaited, and bytes that the stream kept in the meantime (a cut-short
+    read_exact) come first, as read's body takes them. Unusual calls go to the coroutine."""
+    from netcore.socket import TcpStream
+
+    near, far = socket.socketpair()
+    stream = TcpStream._wrap(_engine.SocketIO(near))
+    try:
+        far.sendall(b"abc")
+        early = stream.read(10)  # made now, awaited below
+        unawaited = stream.read(10)
+        assert stream._io.reader is None  # nothing waits
+        exact = asyncio.ensure_future(stream.read_exact(5))
+        await asyncio.sleep(0)  # it takes "abc" and waits for two more
+        await asyncio.sleep(0)
+        exact.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await exact
+        far.sendall(b"de")
+        assert await bounded(early) == b"abc"  # kept by the cancelled read_exact
+        assert await bounded(stream.read(10)) == b"de"
+        unawaited.close()  # never awaited: nothing waits
+        assert stream._io.reader is None
+        for odd in (stream.read(size=4), stream.read(0), stream.read(2**70), stream.read(True)):
+            assert inspect.iscoroutine(odd)
+            odd.close()
+        with pytest.raises(TypeError):
+            await stream.read(True)
+        task = asyncio.ensure_future(stream.read(4))
+        far.sendall(b"fg")
+        assert await bounded(task) == b"fg"
+    finally:
+        stream.close()
+        far.close()
