@@ -87,7 +87,7 @@ def _write_fd(fd: int, data: Any) -> int:
 RECV_MAX = 65536
 #: What the C speedups must say their VERSION is: a build left over from an older
 #: netcore/_speedups.c (an in-place build outlives a `git pull`) is not used.
-_SPEEDUPS_VERSION = 5
+_SPEEDUPS_VERSION = 6
 #: On every receive and send: never wait, even when a copy of the socket (the open file,
 #: and so O_NONBLOCK, is shared) was switched to blocking mode, e.g. by to_socket().
 _DONTWAIT = socket.MSG_DONTWAIT
@@ -972,19 +972,22 @@ def _load_read_op() -> Callable[[SocketIO, int], Awaitable[bytes]] | None:
 read_op = _load_read_op()
 
 
-def _frameless(read: Any) -> Any:
-    """`ByteStream.read` as the C speedups' `read_method`: a plain call gets the `ReadOp`
-    that read's body would await (no coroutine frame around it); it looks like `read` to
-    inspect (name, doc, signature, a coroutine function). `read` itself without them."""
+def _frameless(fn: Any, maker: str) -> Any:
+    """`fn`, a method of `ByteStream`, as the C speedups' `maker` makes it (`read_method`,
+    `write_method`, `write_now_method`): the common call (`read(n)`, `write_bytes(b)` of
+    bytes) is answered in C, by the awaitable that fn's body would await, with no
+    coroutine frame around it; other calls go to `fn`. It looks like `fn` to inspect
+    (name, doc, signature, a coroutine function if `fn` is one). `fn` itself without the
+    speedups."""
     if read_op is None:
-        return read
+        return fn
     from . import _speedups  # noqa: PLC0415 (loaded and checked by _load_speedups)
 
-    method: Any = _speedups.read_method(read)
-    functools.update_wrapper(method, read)
-    method.__code__ = read.__code__  # what inspect.iscoroutinefunction looks at
-    method.__defaults__ = read.__defaults__
-    method.__kwdefaults__ = read.__kwdefaults__
+    method: Any = getattr(_speedups, maker)(fn)
+    functools.update_wrapper(method, fn)
+    method.__code__ = fn.__code__  # what inspect.iscoroutinefunction looks at
+    method.__defaults__ = fn.__defaults__
+    method.__kwdefaults__ = fn.__kwdefaults__
     return method
 
 

@@ -961,7 +961,7 @@ speedups_read_op(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t 
     return (PyObject *)op;
 }
 
-/* -- read_method: ByteStream.read without its coroutine frame ------------------------ */
+/* -- read_method, write_method: ByteStream's read and write without coroutine frames -- */
 
 /* A coroutine frame costs about 2,000 instructions to make, step and drop: as much as the
  * rest of a server's read. read_method(read) is a method that answers a plain call,
@@ -974,16 +974,31 @@ speedups_read_op(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t 
 
 typedef struct {
     PyObject_HEAD
-    PyObject *fallback;     /* the coroutine function */
-    PyObject *dict;         /* __dict__ */
-    Py_ssize_t default_size; /* of fallback.__defaults__ */
+    PyObject *fallback;      /* the function (a coroutine function but for _write_now) */
+    PyObject *dict;          /* __dict__ */
+    Py_ssize_t default_size; /* read: of fallback.__defaults__ */
     vectorcallfunc vectorcall;
-} ReadMethod;
+} FastMethod;
 
-static PyTypeObject ReadMethod_Type;
+static PyTypeObject FastMethod_Type;
+
+/* stream._io if it is a SocketIO (a new reference), else NULL, with no exception set:
+ * the method then hands the call to its Python function, which says what is wrong. */
+static PyObject *
+stream_io(PyObject *stream)
+{
+    PyObject *io = PyObject_GetAttr(stream, str_io);
+    if (io == NULL) {
+        PyErr_Clear();
+    }
+    else if (!PyObject_TypeCheck(io, socketio_type)) {
+        Py_CLEAR(io);
+    }
+    return io;
+}
 
 static PyObject *
-readmethod_vectorcall(ReadMethod *m, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+readmethod_vectorcall(FastMethod *m, PyObject *const *args, size_t nargsf, PyObject *kwnames)
 {
     Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
     if (kwnames == NULL && (nargs == 1 || nargs == 2) && socketio_type != NULL) {
@@ -996,14 +1011,8 @@ readmethod_vectorcall(ReadMethod *m, PyObject *const *args, size_t nargsf, PyObj
             }
         }
         if (size >= 1 && size <= RECV_MAX) {
-            PyObject *io = PyObject_GetAttr(args[0], str_io);
-            if (io == NULL) {
-                PyErr_Clear(); /* (the coroutine raises it when awaited) */
-            }
-            else if (!PyObject_TypeCheck(io, socketio_type)) {
-                Py_DECREF(io);
-            }
-            else {
+            PyObject *io = stream_io(args[0]);
+            if (io != NULL) {
                 ReadOp *op = PyObject_GC_New(ReadOp, &ReadOp_Type);
                 if (op == NULL) {
                     Py_DECREF(io);
@@ -1024,7 +1033,7 @@ readmethod_vectorcall(ReadMethod *m, PyObject *const *args, size_t nargsf, PyObj
 }
 
 static PyObject *
-readmethod_get(PyObject *self, PyObject *obj, PyObject *Py_UNUSED(type))
+fastmethod_get(PyObject *self, PyObject *obj, PyObject *Py_UNUSED(type))
 {
     if (obj == NULL || obj == Py_None) {
         Py_INCREF(self);
@@ -1034,7 +1043,7 @@ readmethod_get(PyObject *self, PyObject *obj, PyObject *Py_UNUSED(type))
 }
 
 static int
-readmethod_traverse(ReadMethod *m, visitproc visit, void *arg)
+fastmethod_traverse(FastMethod *m, visitproc visit, void *arg)
 {
     Py_VISIT(m->fallback);
     Py_VISIT(m->dict);
@@ -1042,7 +1051,7 @@ readmethod_traverse(ReadMethod *m, visitproc visit, void *arg)
 }
 
 static int
-readmethod_clear(ReadMethod *m)
+fastmethod_clear(FastMethod *m)
 {
     Py_CLEAR(m->fallback);
     Py_CLEAR(m->dict);
@@ -1050,34 +1059,51 @@ readmethod_clear(ReadMethod *m)
 }
 
 static void
-readmethod_dealloc(ReadMethod *m)
+fastmethod_dealloc(FastMethod *m)
 {
     PyObject_GC_UnTrack(m);
-    readmethod_clear(m);
+    fastmethod_clear(m);
     PyObject_GC_Del(m);
 }
 
-static PyGetSetDef readmethod_getset[] = {
+static PyGetSetDef fastmethod_getset[] = {
     {"__dict__", PyObject_GenericGetDict, PyObject_GenericSetDict, NULL, NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 
-static PyTypeObject ReadMethod_Type = {
+static PyTypeObject FastMethod_Type = {
     PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "netcore._speedups.ReadMethod",
-    .tp_doc = "What read_method() returns: ByteStream.read, answering plain calls in C.",
-    .tp_basicsize = sizeof(ReadMethod),
+    .tp_name = "netcore._speedups.FastMethod",
+    .tp_doc = "What read_method() and the others return: a method answering plain calls in C.",
+    .tp_basicsize = sizeof(FastMethod),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_METHOD_DESCRIPTOR |
                 Py_TPFLAGS_HAVE_VECTORCALL,
-    .tp_vectorcall_offset = offsetof(ReadMethod, vectorcall),
+    .tp_vectorcall_offset = offsetof(FastMethod, vectorcall),
     .tp_call = PyVectorcall_Call,
-    .tp_descr_get = readmethod_get,
-    .tp_dictoffset = offsetof(ReadMethod, dict),
-    .tp_getset = readmethod_getset,
-    .tp_traverse = (traverseproc)readmethod_traverse,
-    .tp_clear = (inquiry)readmethod_clear,
-    .tp_dealloc = (destructor)readmethod_dealloc,
+    .tp_descr_get = fastmethod_get,
+    .tp_dictoffset = offsetof(FastMethod, dict),
+    .tp_getset = fastmethod_getset,
+    .tp_traverse = (traverseproc)fastmethod_traverse,
+    .tp_clear = (inquiry)fastmethod_clear,
+    .tp_dealloc = (destructor)fastmethod_dealloc,
 };
+
+/* A FastMethod over the Python function `fn`, answering plain calls with `call`. */
+static PyObject *
+new_method(PyObject *fn, vectorcallfunc call, Py_ssize_t default_size)
+{
+    FastMethod *m = PyObject_GC_New(FastMethod, &FastMethod_Type);
+    if (m == NULL) {
+        return NULL;
+    }
+    Py_INCREF(fn);
+    m->fallback = fn;
+    m->dict = NULL;
+    m->default_size = default_size;
+    m->vectorcall = call;
+    PyObject_GC_Track(m);
+    return (PyObject *)m;
+}
 
 PyDoc_STRVAR(read_method_doc,
 "read_method(read, /)\n--\n\n"
@@ -1104,17 +1130,292 @@ speedups_read_method(PyObject *Py_UNUSED(module), PyObject *read)
         }
         return NULL;
     }
-    ReadMethod *m = PyObject_GC_New(ReadMethod, &ReadMethod_Type);
-    if (m == NULL) {
+    return new_method(read, (vectorcallfunc)readmethod_vectorcall, size);
+}
+
+/* One send of all of `data` (bytes) on `fd`, never waiting, retried on EINTR: the count
+ * sent, -2 when the kernel's buffer is full, or -1 with an exception set. */
+static Py_ssize_t
+send_bytes(int fd, PyObject *data)
+{
+    for (;;) {
+        ssize_t n = send(fd, PyBytes_AS_STRING(data), (size_t)PyBytes_GET_SIZE(data),
+                         MSG_DONTWAIT);
+        if (n >= 0) {
+            return n;
+        }
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            return -2;
+        }
+        if (errno != EINTR) {
+            PyErr_SetFromErrno(PyExc_OSError);
+            return -1;
+        }
+        if (PyErr_CheckSignals() < 0) {
+            return -1;
+        }
+    }
+}
+
+/* The send of write_bytes/_write_now on an open `io`: the count (-1: the buffer was full,
+ * as fd_send says it), or -2 with an exception set (ClosedError when `io` is closed). */
+static Py_ssize_t
+io_send(PyObject *io, PyObject *data)
+{
+    int fd, closed = slot_true(io, S_CLOSED);
+    if (closed > 0) {
+        PyErr_SetNone(closed_error);
+    }
+    if (closed != 0 || live_fd(io, &fd) < 0) {
+        return -2;
+    }
+    Py_ssize_t n = send_bytes(fd, data);
+    return n == -1 ? -2 : n == -2 ? -1 : n;
+}
+
+/* _write_now(data) for bytes: (sent, total) as SocketIO.send_now gives them. */
+static PyObject *
+writenow_vectorcall(FastMethod *m, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    if (kwnames == NULL && PyVectorcall_NARGS(nargsf) == 2 && PyBytes_CheckExact(args[1]) &&
+        socketio_type != NULL) {
+        PyObject *io = stream_io(args[0]);
+        if (io != NULL) {
+            Py_ssize_t sent = io_send(io, args[1]);
+            Py_DECREF(io);
+            return sent == -2 ? NULL : Py_BuildValue("(nn)", sent, PyBytes_GET_SIZE(args[1]));
+        }
+    }
+    return PyObject_Vectorcall(m->fallback, args, nargsf, kwnames);
+}
+
+/* WriteOp: what write_bytes(data) does for bytes, as one awaitable. The first step sends;
+ * if the kernel took less than all, it awaits the stream's _write_rest(data, sent)
+ * coroutine (passing on what is sent and thrown in, as `await` does), then returns the
+ * byte count. */
+typedef struct {
+    PyObject_HEAD
+    PyObject *stream;
+    PyObject *io;
+    PyObject *data;  /* bytes */
+    PyObject *inner; /* _write_rest's coroutine while it runs, or NULL */
+    int done;
+} WriteOp;
+
+static PyTypeObject WriteOp_Type;
+
+static PySendResult
+writeop_delegate(WriteOp *op, PyObject *arg, PyObject **result)
+{
+    PySendResult status = PyIter_Send(op->inner, arg, result);
+    if (status == PYGEN_NEXT) {
+        return status;
+    }
+    op->done = 1;
+    Py_CLEAR(op->inner);
+    if (status == PYGEN_RETURN) {
+        Py_DECREF(*result);
+        *result = PyLong_FromSsize_t(PyBytes_GET_SIZE(op->data));
+        return *result == NULL ? PYGEN_ERROR : PYGEN_RETURN;
+    }
+    return status;
+}
+
+static PySendResult
+writeop_am_send(WriteOp *op, PyObject *arg, PyObject **result)
+{
+    *result = NULL;
+    if (op->done) {
+        PyErr_SetString(PyExc_RuntimeError, "cannot reuse already awaited write");
+        return PYGEN_ERROR;
+    }
+    if (op->inner != NULL) {
+        return writeop_delegate(op, arg, result);
+    }
+    Py_ssize_t total = PyBytes_GET_SIZE(op->data);
+    Py_ssize_t sent = io_send(op->io, op->data);
+    if (sent == total || sent == -2) {
+        op->done = 1;
+        if (sent == -2) {
+            return PYGEN_ERROR;
+        }
+        *result = PyLong_FromSsize_t(total);
+        return *result == NULL ? PYGEN_ERROR : PYGEN_RETURN;
+    }
+    PyObject *count = PyLong_FromSsize_t(sent);
+    if (count != NULL) {
+        op->inner = PyObject_CallMethod(op->stream, "_write_rest", "OO", op->data, count);
+        Py_DECREF(count);
+    }
+    if (op->inner == NULL) {
+        op->done = 1;
+        return PYGEN_ERROR;
+    }
+    return writeop_delegate(op, Py_None, result);
+}
+
+static PyObject *
+writeop_iternext(WriteOp *op)
+{
+    PyObject *result = NULL;
+    return readop_result(writeop_am_send(op, Py_None, &result), result);
+}
+
+static PyObject *
+writeop_send(WriteOp *op, PyObject *arg)
+{
+    PyObject *result = NULL;
+    return readop_result(writeop_am_send(op, arg, &result), result);
+}
+
+static PyObject *
+writeop_throw(WriteOp *op, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (op->inner == NULL || op->done) {
+        op->done = 1;
+        set_thrown(args, nargs);
         return NULL;
     }
-    Py_INCREF(read);
-    m->fallback = read;
-    m->dict = NULL;
-    m->default_size = size;
-    m->vectorcall = (vectorcallfunc)readmethod_vectorcall;
-    PyObject_GC_Track(m);
-    return (PyObject *)m;
+    PyObject *throw = PyObject_GetAttrString(op->inner, "throw");
+    PyObject *res = throw == NULL ? NULL : PyObject_Vectorcall(throw, args, nargs, NULL);
+    Py_XDECREF(throw);
+    if (res != NULL) {
+        return res; /* it waits again */
+    }
+    op->done = 1;
+    Py_CLEAR(op->inner);
+    if (PyErr_ExceptionMatches(PyExc_StopIteration)) { /* it finished: all was sent */
+        PyErr_Clear();
+        PyObject *total = PyLong_FromSsize_t(PyBytes_GET_SIZE(op->data));
+        if (total != NULL) {
+            PyErr_SetObject(PyExc_StopIteration, total);
+            Py_DECREF(total);
+        }
+    }
+    return NULL;
+}
+
+static PyObject *
+writeop_close(WriteOp *op, PyObject *Py_UNUSED(ignored))
+{
+    op->done = 1;
+    PyObject *inner = op->inner;
+    if (inner == NULL) {
+        Py_RETURN_NONE;
+    }
+    op->inner = NULL;
+    PyObject *res = PyObject_CallMethod(inner, "close", NULL);
+    Py_DECREF(inner);
+    return res;
+}
+
+static int
+writeop_traverse(WriteOp *op, visitproc visit, void *arg)
+{
+    Py_VISIT(op->stream);
+    Py_VISIT(op->io);
+    Py_VISIT(op->data);
+    Py_VISIT(op->inner);
+    return 0;
+}
+
+static int
+writeop_clear(WriteOp *op)
+{
+    op->done = 1;
+    Py_CLEAR(op->stream);
+    Py_CLEAR(op->io);
+    Py_CLEAR(op->data);
+    Py_CLEAR(op->inner);
+    return 0;
+}
+
+static void
+writeop_dealloc(WriteOp *op)
+{
+    PyObject_GC_UnTrack(op);
+    writeop_clear(op);
+    PyObject_GC_Del(op);
+}
+
+static PyMethodDef writeop_methods[] = {
+    {"send", (PyCFunction)writeop_send, METH_O, NULL},
+    {"throw", (PyCFunction)(void (*)(void))writeop_throw, METH_FASTCALL, NULL},
+    {"close", (PyCFunction)writeop_close, METH_NOARGS, NULL},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyAsyncMethods writeop_as_async = {
+    .am_await = readop_await,
+    .am_send = (sendfunc)writeop_am_send,
+};
+
+static PyTypeObject WriteOp_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "netcore._speedups.WriteOp",
+    .tp_doc = "What write_method() answers: a ByteStream.write_bytes of bytes, to await once.",
+    .tp_basicsize = sizeof(WriteOp),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC
+#ifdef Py_TPFLAGS_HAVE_AM_SEND
+                | Py_TPFLAGS_HAVE_AM_SEND
+#endif
+    ,
+    .tp_as_async = &writeop_as_async,
+    .tp_iter = PyObject_SelfIter,
+    .tp_iternext = (iternextfunc)writeop_iternext,
+    .tp_methods = writeop_methods,
+    .tp_traverse = (traverseproc)writeop_traverse,
+    .tp_clear = (inquiry)writeop_clear,
+    .tp_dealloc = (destructor)writeop_dealloc,
+};
+
+/* write_bytes(data) for bytes: a WriteOp (nothing is sent before it is awaited). */
+static PyObject *
+writemethod_vectorcall(FastMethod *m, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    if (kwnames == NULL && PyVectorcall_NARGS(nargsf) == 2 && PyBytes_CheckExact(args[1]) &&
+        socketio_type != NULL) {
+        PyObject *io = stream_io(args[0]);
+        if (io != NULL) {
+            WriteOp *op = PyObject_GC_New(WriteOp, &WriteOp_Type);
+            if (op == NULL) {
+                Py_DECREF(io);
+                return NULL;
+            }
+            op->io = io;
+            Py_INCREF(args[0]);
+            op->stream = args[0];
+            Py_INCREF(args[1]);
+            op->data = args[1];
+            op->inner = NULL;
+            op->done = 0;
+            PyObject_GC_Track(op);
+            return (PyObject *)op;
+        }
+    }
+    return PyObject_Vectorcall(m->fallback, args, nargsf, kwnames);
+}
+
+PyDoc_STRVAR(write_method_doc,
+"write_method(write_bytes, /)\n--\n\n"
+"ByteStream.write_bytes as a method that answers a call with bytes with a WriteOp\n"
+"(bind() first) and hands others to the coroutine function write_bytes.");
+
+static PyObject *
+speedups_write_method(PyObject *Py_UNUSED(module), PyObject *fn)
+{
+    return new_method(fn, (vectorcallfunc)writemethod_vectorcall, 0);
+}
+
+PyDoc_STRVAR(write_now_method_doc,
+"write_now_method(write_now, /)\n--\n\n"
+"ByteStream._write_now as a method that sends bytes in C, (sent, total) as\n"
+"SocketIO.send_now gives them, and hands other calls to the function write_now.");
+
+static PyObject *
+speedups_write_now_method(PyObject *Py_UNUSED(module), PyObject *fn)
+{
+    return new_method(fn, (vectorcallfunc)writenow_vectorcall, 0);
 }
 
 PyDoc_STRVAR(step_doc,
@@ -1147,6 +1448,8 @@ static PyMethodDef speedups_methods[] = {
     {"read_op", (PyCFunction)(void (*)(void))speedups_read_op, METH_FASTCALL, read_op_doc},
     {"step", speedups_step, METH_O, step_doc},
     {"read_method", speedups_read_method, METH_O, read_method_doc},
+    {"write_method", speedups_write_method, METH_O, write_method_doc},
+    {"write_now_method", speedups_write_now_method, METH_O, write_now_method_doc},
 #if defined(SOCK_NONBLOCK) && defined(SOCK_CLOEXEC)
     {"accept", speedups_accept, METH_O, accept_doc},
 #endif
@@ -1185,14 +1488,15 @@ PyInit__speedups(void)
     if (empty_bytes == NULL && (empty_bytes = PyBytes_FromStringAndSize(NULL, 0)) == NULL) {
         return NULL;
     }
-    if (PyType_Ready(&ReadOp_Type) < 0 || PyType_Ready(&ReadMethod_Type) < 0) {
+    if (PyType_Ready(&ReadOp_Type) < 0 || PyType_Ready(&FastMethod_Type) < 0 ||
+        PyType_Ready(&WriteOp_Type) < 0) {
         return NULL;
     }
     PyObject *module = PyModule_Create(&speedups_module);
     /* VERSION: what netcore/_engine.py checks, so that a stale in-place build is not
      * used; raise it with every change of behaviour here. */
     if (module != NULL && (PyModule_AddIntConstant(module, "RECV_MAX", RECV_MAX) < 0 ||
-                           PyModule_AddIntConstant(module, "VERSION", 5) < 0)) {
+                           PyModule_AddIntConstant(module, "VERSION", 6) < 0)) {
         Py_DECREF(module);
         return NULL;
     }

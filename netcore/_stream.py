@@ -645,5 +645,8 @@ class ByteStream(AsyncSocketBase):
         self._shutdown(socket.SHUT_RDWR)
 
 
-# With the C speedups, a plain `stream.read(n)` makes no coroutine frame (_frameless).
-setattr(ByteStream, "read", _frameless(ByteStream.read))  # noqa: B010 - mypy: no method assignment
+# With the C speedups, `stream.read(n)` and `stream.write_bytes(b)` make no coroutine frame
+# (_frameless). setattr: mypy refuses to assign to a method.
+setattr(ByteStream, "read", _frameless(ByteStream.read, "read_method"))  # noqa: B010
+setattr(ByteStream, "write_bytes", _frameless(ByteStream.write_bytes, "write_method"))  # noqa: B010
+setattr(ByteStream, "_write_now", _frameless(ByteStream._write_now, "write_now_method"))  # noqa: B010

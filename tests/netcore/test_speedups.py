@@ -14,6 +14,7 @@ import inspect
 import operator
 import os
 import resource
+import select
 import socket
 import subprocess
 import sys
@@ -839,3 +840,87 @@ async def test_a_plain_read_does_nothing_until_awaited_and_takes_kept_bytes_firs
     finally:
         stream.close()
         far.close()
+
+
+def test_write_bytes_and_write_now_look_like_the_functions_they_stand_for() -> None:
+    from netcore.socket import TcpStream
+
+    assert inspect.iscoroutinefunction(TcpStream.write_bytes)
+    assert TcpStream.write_bytes.__name__ == "write_bytes"
+    assert str(inspect.signature(TcpStream.write_bytes)) == "(self, data: 'Any') -> 'int'"
+    assert not inspect.iscoroutinefunction(TcpStream._write_now)
+    assert str(inspect.signature(TcpStream._write_now)) == (
+        "(self, data: 'Any') -> 'tuple[int, int]'"
+    )
+
+
+async def test_a_write_sends_nothing_until_awaited_and_finishes_what_the_kernel_refused() -> None:
+    """`stream.write_bytes(b)` (the C WriteOp where the speedups are in use) sends when
+    awaited, not when made; what the kernel's buffer cannot take at once is sent as room
+    comes, in order; a write cancelled part way leaves the socket writable; other calls
+    (not bytes, keywords) go to the coroutine, which says what is wrong."""
+    from netcore.socket import TcpStream
+
+    near, far = socket.socketpair()
+    far.setblocking(False)
+    stream = TcpStream._wrap(_engine.SocketIO(near))
+    try:
+        unawaited = stream.write_bytes(b"never")
+        early = stream.write_bytes(b"first ")
+        assert not _poll_now(far)  # nothing was sent yet
+        unawaited.close()
+        assert await bounded(early) == 6
+        assert stream._write_now(b"now ") == (4, 4)
+        assert _recv_exactly(far, 10) == b"first now "
+        big = bytes(range(256)) * (16 * 1024)  # 4 MiB: far more than the buffers hold
+        writing = asyncio.ensure_future(stream.write_bytes(big))
+        received = bytearray()
+        deadline = time.monotonic() + 10
+        while len(received) < len(big):
+            assert time.monotonic() < deadline, "the write did not finish in 10 s"
+            try:
+                received += far.recv(1 << 20)
+            except BlockingIOError:
+                await asyncio.sleep(0.001)
+        assert await bounded(writing) == len(big)
+        assert received == big
+        assert stream._write_now(big)[0] < len(big)  # the buffer is full again
+        stalled = asyncio.ensure_future(stream.write_bytes(big))
+        await asyncio.sleep(0.01)
+        io: Any = stream._io  # (Any: mypy would take the first assert for good)
+        assert io.writer is not None  # waiting for room
+        stalled.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await stalled
+        assert io.writer is None
+        for odd in (stream.write_bytes(bytearray(b"x")), stream.write_bytes(data=b"x")):
+            assert inspect.iscoroutine(odd)
+            odd.close()
+        with pytest.raises(TypeError):
+            await stream.write_bytes("text")
+        stream.close()
+        with pytest.raises(netcore.ClosedError):
+            await stream.write_bytes(b"late")
+        with pytest.raises(netcore.ClosedError):
+            stream._write_now(b"late")
+    finally:
+        stream.close()
+        far.close()
+
+
+def _poll_now(sock: socket.socket) -> bool:
+    poller = select.poll()
+    poller.register(sock, select.POLLIN)
+    return bool(poller.poll(0))
+
+
+def _recv_exactly(sock: socket.socket, size: int) -> bytes:
+    got = b""
+    deadline = time.monotonic() + 5
+    while len(got) < size:
+        assert time.monotonic() < deadline, "bytes did not come within 5 s"
+        try:
+            got += sock.recv(size - len(got))
+        except BlockingIOError:
+            time.sleep(0.001)
+    return got
