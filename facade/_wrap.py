@@ -145,11 +145,17 @@ class FacadeStream(FacadeSocket):
 
     def read_exact(self, size: int) -> bytes:
         """Exactly `size` bytes, or `EndOfStream` with `.partial`."""
-        self._check_thread()
+        if _get_ident() != self._thread:  # _check_thread written out: every read_exact
+            check_thread(self._thread)
         io = self._io
-        if io.drained and io.poll_readable():  # _poll_if_drained written out: every read_exact
+        if io.drained and io.poll_readable():  # _poll_if_drained written out
             io.drained = False
-        return wait(self._nc.read_exact(size))
+        # netcore's read_exact in its two halves: the first read checks `size` as
+        # read_exact does, and when it brings all, no read_exact coroutine is made.
+        first = wait(self._nc.read(size))
+        if len(first) == size:
+            return first
+        return wait(self._nc._read_exact_rest(size, first))
 
     def read_all(self) -> bytes:
         """Everything until end of stream."""

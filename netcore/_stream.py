@@ -449,6 +449,11 @@ class ByteStream(AsyncSocketBase):
         first = await self.read(size)
         if len(first) == size:
             return first
+        return await self._read_exact_rest(size, first)
+
+    async def _read_exact_rest(self, size: int, first: bytes) -> bytes:
+        """The rest of `read_exact` after its first read gave `first`, short of `size`
+        (the facade calls the two halves itself, as for `read`)."""
         received = bytearray(first)
         try:
             while len(received) < size:
