@@ -1066,6 +1066,12 @@ fastmethod_dealloc(FastMethod *m)
     PyObject_GC_Del(m);
 }
 
+static PyObject *
+fastmethod_repr(FastMethod *m)
+{
+    return PyUnicode_FromFormat("<C speedups of %R>", m->fallback);
+}
+
 static PyGetSetDef fastmethod_getset[] = {
     {"__dict__", PyObject_GenericGetDict, PyObject_GenericSetDict, NULL, NULL},
     {NULL, NULL, NULL, NULL, NULL},
@@ -1081,6 +1087,7 @@ static PyTypeObject FastMethod_Type = {
     .tp_vectorcall_offset = offsetof(FastMethod, vectorcall),
     .tp_call = PyVectorcall_Call,
     .tp_descr_get = fastmethod_get,
+    .tp_repr = (reprfunc)fastmethod_repr,
     .tp_dictoffset = offsetof(FastMethod, dict),
     .tp_getset = fastmethod_getset,
     .tp_traverse = (traverseproc)fastmethod_traverse,
