@@ -371,7 +371,7 @@ async def _drive(fn: Callable[..., T], args: Any, kwargs: Any) -> T:
             glet.parent = hub
         # As a task does, the coroutine is resumed with None (or the exception).
         value = glet.switch(None) if failure is None else glet.throw(failure)
-    if inspect.iscoroutine(value):
+    if isinstance(value, Coroutine):  # (also netcore's C awaitables: stream.read(5))
         value.close()
         raise TypeError(
             f"a facade process runs plain functions; {fn!r} returned a coroutine "

@@ -376,6 +376,7 @@ typedef struct {
     PyObject *fut;    /* the future it waits on (yielded), or NULL */
     Py_ssize_t size;
     int done; /* it returned or raised: awaiting it again is an error, as for a coroutine */
+    int started; /* stepped, thrown into or closed: else "never awaited" when dropped */
 } ReadOp;
 
 static PyTypeObject ReadOp_Type;
@@ -634,12 +635,50 @@ readop_kept(ReadOp *op, PyObject **result)
     return PYGEN_RETURN;
 }
 
+/* The first step of an op: 0, or -1 with TypeError for a value sent in, as a
+ * coroutine that has not started refuses one. */
+static int
+op_start(int *started, int *done, PyObject *arg)
+{
+    if (*started) {
+        return 0;
+    }
+    *started = 1;
+    if (arg != Py_None) {
+        *done = 1;
+        PyErr_SetString(PyExc_TypeError,
+                        "can't send non-None value to a just-started coroutine");
+        return -1;
+    }
+    return 0;
+}
+
+/* When an op that was never stepped, thrown into or closed is dropped: the warning a
+ * coroutine gives (with the exception that is set kept as it is). */
+static void
+op_never_awaited(PyObject *op, int started, const char *qualname)
+{
+    if (started) {
+        return;
+    }
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    if (PyErr_WarnFormat(PyExc_RuntimeWarning, 1, "coroutine '%s' was never awaited",
+                         qualname) < 0) {
+        PyErr_WriteUnraisable(op);
+    }
+    PyErr_Restore(type, value, tb);
+}
+
 static PySendResult
-readop_am_send(ReadOp *op, PyObject *Py_UNUSED(arg), PyObject **result)
+readop_am_send(ReadOp *op, PyObject *arg, PyObject **result)
 {
     *result = NULL;
     if (op->done) {
         PyErr_SetString(PyExc_RuntimeError, "cannot reuse already awaited read");
+        return PYGEN_ERROR;
+    }
+    if (op_start(&op->started, &op->done, arg) < 0) {
         return PYGEN_ERROR;
     }
     PyObject *fut = op->fut;
@@ -714,9 +753,13 @@ readop_result(PySendResult status, PyObject *result)
     if (status == PYGEN_NEXT) {
         return result;
     }
-    if (status == PYGEN_RETURN) { /* (always bytes: no tuple to unpack) */
-        PyErr_SetObject(PyExc_StopIteration, result);
+    if (status == PYGEN_RETURN) { /* StopIteration(result), whatever result is */
+        PyObject *stop = PyObject_CallOneArg(PyExc_StopIteration, result);
         Py_DECREF(result);
+        if (stop != NULL) {
+            PyErr_SetObject(PyExc_StopIteration, stop);
+            Py_DECREF(stop);
+        }
     }
     return NULL;
 }
@@ -792,6 +835,7 @@ set_thrown(PyObject *const *args, Py_ssize_t nargs)
 static PyObject *
 readop_throw(ReadOp *op, PyObject *const *args, Py_ssize_t nargs)
 {
+    op->started = 1;
     set_thrown(args, nargs); /* (what it sets, a TypeError too, ends the wait) */
     if (op->fut == NULL || op->done) {
         op->done = 1;
@@ -809,6 +853,7 @@ readop_forget(ReadOp *op)
 {
     PyObject *fut = op->fut;
     op->done = 1;
+    op->started = 1;
     if (fut == NULL) {
         return 0;
     }
@@ -844,6 +889,7 @@ readop_close(ReadOp *op, PyObject *Py_UNUSED(ignored))
 static void
 readop_finalize(ReadOp *op)
 {
+    op_never_awaited((PyObject *)op, op->started || op->done, "ByteStream.read");
     if (op->fut == NULL) {
         return;
     }
@@ -892,6 +938,18 @@ readop_dealloc(ReadOp *op)
     PyObject_GC_Del(op);
 }
 
+static PyObject *
+readop_name(PyObject *Py_UNUSED(op), void *qualified)
+{
+    return PyUnicode_FromString(qualified ? "ByteStream.read" : "read");
+}
+
+static PyGetSetDef readop_getset[] = {
+    {"__name__", readop_name, NULL, NULL, NULL},
+    {"__qualname__", readop_name, NULL, NULL, (void *)1},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
 static PyMethodDef readop_methods[] = {
     {"send", (PyCFunction)readop_send, METH_O, NULL},
     {"throw", (PyCFunction)(void (*)(void))readop_throw, METH_FASTCALL, NULL},
@@ -918,6 +976,7 @@ static PyTypeObject ReadOp_Type = {
     .tp_iter = PyObject_SelfIter,
     .tp_iternext = (iternextfunc)readop_iternext,
     .tp_methods = readop_methods,
+    .tp_getset = readop_getset,
     .tp_traverse = (traverseproc)readop_traverse,
     .tp_clear = (inquiry)readop_clear,
     .tp_dealloc = (destructor)readop_dealloc,
@@ -957,6 +1016,7 @@ speedups_read_op(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t 
     op->fut = NULL;
     op->size = size;
     op->done = 0;
+    op->started = 0;
     PyObject_GC_Track(op);
     return (PyObject *)op;
 }
@@ -976,6 +1036,7 @@ typedef struct {
     PyObject_HEAD
     PyObject *fallback;      /* the function (a coroutine function but for _write_now) */
     PyObject *dict;          /* __dict__ */
+    PyObject *weakrefs;
     Py_ssize_t default_size; /* read: of fallback.__defaults__ */
     vectorcallfunc vectorcall;
 } FastMethod;
@@ -988,7 +1049,7 @@ static PyObject *
 stream_io(PyObject *stream)
 {
     PyObject *io = PyObject_GetAttr(stream, str_io);
-    if (io == NULL) {
+    if (io == NULL && PyErr_ExceptionMatches(PyExc_AttributeError)) {
         PyErr_Clear();
     }
     else if (!PyObject_TypeCheck(io, socketio_type)) {
@@ -1024,6 +1085,7 @@ readmethod_vectorcall(FastMethod *m, PyObject *const *args, size_t nargsf, PyObj
                 op->fut = NULL;
                 op->size = size;
                 op->done = 0;
+                op->started = 0;
                 PyObject_GC_Track(op);
                 return (PyObject *)op;
             }
@@ -1062,9 +1124,24 @@ static void
 fastmethod_dealloc(FastMethod *m)
 {
     PyObject_GC_UnTrack(m);
+    if (m->weakrefs != NULL) {
+        PyObject_ClearWeakRefs((PyObject *)m);
+    }
     fastmethod_clear(m);
     PyObject_GC_Del(m);
 }
+
+/* Pickled and copied by name, as a function is: the class attribute is this object. */
+static PyObject *
+fastmethod_reduce(PyObject *m, PyObject *Py_UNUSED(ignored))
+{
+    return PyObject_GetAttrString(m, "__qualname__");
+}
+
+static PyMethodDef fastmethod_methods[] = {
+    {"__reduce__", fastmethod_reduce, METH_NOARGS, NULL},
+    {NULL, NULL, 0, NULL},
+};
 
 static PyObject *
 fastmethod_repr(FastMethod *m)
@@ -1089,6 +1166,8 @@ static PyTypeObject FastMethod_Type = {
     .tp_descr_get = fastmethod_get,
     .tp_repr = (reprfunc)fastmethod_repr,
     .tp_dictoffset = offsetof(FastMethod, dict),
+    .tp_weaklistoffset = offsetof(FastMethod, weakrefs),
+    .tp_methods = fastmethod_methods,
     .tp_getset = fastmethod_getset,
     .tp_traverse = (traverseproc)fastmethod_traverse,
     .tp_clear = (inquiry)fastmethod_clear,
@@ -1106,6 +1185,7 @@ new_method(PyObject *fn, vectorcallfunc call, Py_ssize_t default_size)
     Py_INCREF(fn);
     m->fallback = fn;
     m->dict = NULL;
+    m->weakrefs = NULL;
     m->default_size = default_size;
     m->vectorcall = call;
     PyObject_GC_Track(m);
@@ -1207,6 +1287,7 @@ typedef struct {
     PyObject *data;  /* bytes */
     PyObject *inner; /* _write_rest's coroutine while it runs, or NULL */
     int done;
+    int started;
 } WriteOp;
 
 static PyTypeObject WriteOp_Type;
@@ -1234,6 +1315,9 @@ writeop_am_send(WriteOp *op, PyObject *arg, PyObject **result)
     *result = NULL;
     if (op->done) {
         PyErr_SetString(PyExc_RuntimeError, "cannot reuse already awaited write");
+        return PYGEN_ERROR;
+    }
+    if (op_start(&op->started, &op->done, arg) < 0) {
         return PYGEN_ERROR;
     }
     if (op->inner != NULL) {
@@ -1278,6 +1362,7 @@ writeop_send(WriteOp *op, PyObject *arg)
 static PyObject *
 writeop_throw(WriteOp *op, PyObject *const *args, Py_ssize_t nargs)
 {
+    op->started = 1;
     if (op->inner == NULL || op->done) {
         op->done = 1;
         set_thrown(args, nargs);
@@ -1293,11 +1378,7 @@ writeop_throw(WriteOp *op, PyObject *const *args, Py_ssize_t nargs)
     Py_CLEAR(op->inner);
     if (PyErr_ExceptionMatches(PyExc_StopIteration)) { /* it finished: all was sent */
         PyErr_Clear();
-        PyObject *total = PyLong_FromSsize_t(PyBytes_GET_SIZE(op->data));
-        if (total != NULL) {
-            PyErr_SetObject(PyExc_StopIteration, total);
-            Py_DECREF(total);
-        }
+        return readop_result(PYGEN_RETURN, PyLong_FromSsize_t(PyBytes_GET_SIZE(op->data)));
     }
     return NULL;
 }
@@ -1306,6 +1387,7 @@ static PyObject *
 writeop_close(WriteOp *op, PyObject *Py_UNUSED(ignored))
 {
     op->done = 1;
+    op->started = 1;
     PyObject *inner = op->inner;
     if (inner == NULL) {
         Py_RETURN_NONE;
@@ -1338,12 +1420,33 @@ writeop_clear(WriteOp *op)
 }
 
 static void
+writeop_finalize(WriteOp *op)
+{
+    op_never_awaited((PyObject *)op, op->started || op->done, "ByteStream.write_bytes");
+}
+
+static void
 writeop_dealloc(WriteOp *op)
 {
+    if (PyObject_CallFinalizerFromDealloc((PyObject *)op) < 0) {
+        return; /* resurrected */
+    }
     PyObject_GC_UnTrack(op);
     writeop_clear(op);
     PyObject_GC_Del(op);
 }
+
+static PyObject *
+writeop_name(PyObject *Py_UNUSED(op), void *qualified)
+{
+    return PyUnicode_FromString(qualified ? "ByteStream.write_bytes" : "write_bytes");
+}
+
+static PyGetSetDef writeop_getset[] = {
+    {"__name__", writeop_name, NULL, NULL, NULL},
+    {"__qualname__", writeop_name, NULL, NULL, (void *)1},
+    {NULL, NULL, NULL, NULL, NULL},
+};
 
 static PyMethodDef writeop_methods[] = {
     {"send", (PyCFunction)writeop_send, METH_O, NULL},
@@ -1371,6 +1474,8 @@ static PyTypeObject WriteOp_Type = {
     .tp_iter = PyObject_SelfIter,
     .tp_iternext = (iternextfunc)writeop_iternext,
     .tp_methods = writeop_methods,
+    .tp_getset = writeop_getset,
+    .tp_finalize = (destructor)writeop_finalize,
     .tp_traverse = (traverseproc)writeop_traverse,
     .tp_clear = (inquiry)writeop_clear,
     .tp_dealloc = (destructor)writeop_dealloc,
@@ -1396,6 +1501,7 @@ writemethod_vectorcall(FastMethod *m, PyObject *const *args, size_t nargsf, PyOb
             op->data = args[1];
             op->inner = NULL;
             op->done = 0;
+            op->started = 0;
             PyObject_GC_Track(op);
             return (PyObject *)op;
         }

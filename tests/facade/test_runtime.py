@@ -31,8 +31,10 @@ import facade
 import netcore
 import netcore.process
 import netcore.socket
+import netcore.unix
 from facade import _runtime, process
 from facade.socket import TcpListener, TcpStream
+from netcore._engine import SocketIO
 
 from . import Background, later, recv_exactly
 from .conftest import loop_kind_of
@@ -566,6 +568,15 @@ def test_facade_processes_refuse_coroutine_functions() -> None:
         process.spawn(body)
     with pytest.raises(TypeError, match="returned a coroutine"):
         process.spawn(lambda: body()).join(timeout=5)  # noqa: PLW0108 - a plain function
+    near, far = socket.socketpair()
+    # A netcore read made without its await (with the C speedups, not a coroutine object
+    # but the awaitable read's body would await): refused the same way.
+    with (
+        netcore.unix.UnixStream._wrap(SocketIO(near)) as stream,
+        far,
+        pytest.raises(TypeError, match="returned a coroutine"),
+    ):
+        process.spawn(lambda: stream.read(5)).join(timeout=5)
 
     async def main() -> None:
         with pytest.raises(TypeError, match="coroutine function"):

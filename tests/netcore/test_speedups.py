@@ -924,3 +924,39 @@ def _recv_exactly(sock: socket.socket, size: int) -> bytes:
         except BlockingIOError:
             time.sleep(0.001)
     return got
+
+
+def test_reads_and_writes_dropped_unawaited_warn_and_the_methods_pickle_by_name() -> None:
+    """As for a coroutine (the C awaitables too): a read or write made and dropped without
+    an await warns "never awaited"; the methods are weak-referenceable and pickle and copy
+    as the class attribute they are."""
+    import copy
+    import pickle
+    import weakref
+
+    from netcore._stream import ByteStream
+    from netcore.socket import TcpStream
+
+    near, far = socket.socketpair()
+    stream = TcpStream._wrap(_engine.SocketIO(near))
+    try:
+        for make, name in (
+            (lambda: stream.read(5), "ByteStream.read"),
+            (lambda: stream.write_bytes(b"x"), "ByteStream.write_bytes"),
+        ):
+            with pytest.warns(RuntimeWarning, match=f"coroutine '{name}' was never awaited"):
+                _drop(make())
+        assert not _poll_now(far)  # the dropped write sent nothing
+    finally:
+        stream.close()
+        far.close()
+    for method in (ByteStream.read, ByteStream.write_bytes, ByteStream._write_now):
+        assert pickle.loads(pickle.dumps(method)) is method  # noqa: S301 - our own bytes
+        assert copy.deepcopy(method) is method
+        assert weakref.ref(method)() is method
+
+
+def _drop(made: object) -> None:
+    """Let go of `made` (the caller's reference was the only other) and collect."""
+    del made
+    gc.collect()
