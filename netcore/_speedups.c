@@ -1286,11 +1286,13 @@ typedef struct {
     PyObject *io;
     PyObject *data;  /* bytes */
     PyObject *inner; /* _write_rest's coroutine while it runs, or NULL */
-    int done;
+    Py_ssize_t total;
+    int done; /* (then the references above are dropped, as a finished coroutine's frame) */
     int started;
 } WriteOp;
 
 static PyTypeObject WriteOp_Type;
+static int writeop_clear(WriteOp *op);
 
 static PySendResult
 writeop_delegate(WriteOp *op, PyObject *arg, PyObject **result)
@@ -1299,11 +1301,10 @@ writeop_delegate(WriteOp *op, PyObject *arg, PyObject **result)
     if (status == PYGEN_NEXT) {
         return status;
     }
-    op->done = 1;
-    Py_CLEAR(op->inner);
+    writeop_clear(op);
     if (status == PYGEN_RETURN) {
         Py_DECREF(*result);
-        *result = PyLong_FromSsize_t(PyBytes_GET_SIZE(op->data));
+        *result = PyLong_FromSsize_t(op->total);
         return *result == NULL ? PYGEN_ERROR : PYGEN_RETURN;
     }
     return status;
@@ -1323,10 +1324,10 @@ writeop_am_send(WriteOp *op, PyObject *arg, PyObject **result)
     if (op->inner != NULL) {
         return writeop_delegate(op, arg, result);
     }
-    Py_ssize_t total = PyBytes_GET_SIZE(op->data);
+    Py_ssize_t total = op->total;
     Py_ssize_t sent = io_send(op->io, op->data);
     if (sent == total || sent == -2) {
-        op->done = 1;
+        writeop_clear(op);
         if (sent == -2) {
             return PYGEN_ERROR;
         }
@@ -1339,7 +1340,7 @@ writeop_am_send(WriteOp *op, PyObject *arg, PyObject **result)
         Py_DECREF(count);
     }
     if (op->inner == NULL) {
-        op->done = 1;
+        writeop_clear(op);
         return PYGEN_ERROR;
     }
     return writeop_delegate(op, Py_None, result);
@@ -1349,14 +1350,16 @@ static PyObject *
 writeop_iternext(WriteOp *op)
 {
     PyObject *result = NULL;
-    return readop_result(writeop_am_send(op, Py_None, &result), result);
+    PySendResult status = writeop_am_send(op, Py_None, &result); /* (before `result`) */
+    return readop_result(status, result);
 }
 
 static PyObject *
 writeop_send(WriteOp *op, PyObject *arg)
 {
     PyObject *result = NULL;
-    return readop_result(writeop_am_send(op, arg, &result), result);
+    PySendResult status = writeop_am_send(op, arg, &result); /* (before `result`) */
+    return readop_result(status, result);
 }
 
 static PyObject *
@@ -1364,7 +1367,7 @@ writeop_throw(WriteOp *op, PyObject *const *args, Py_ssize_t nargs)
 {
     op->started = 1;
     if (op->inner == NULL || op->done) {
-        op->done = 1;
+        writeop_clear(op);
         set_thrown(args, nargs);
         return NULL;
     }
@@ -1374,11 +1377,11 @@ writeop_throw(WriteOp *op, PyObject *const *args, Py_ssize_t nargs)
     if (res != NULL) {
         return res; /* it waits again */
     }
-    op->done = 1;
-    Py_CLEAR(op->inner);
+    writeop_clear(op);
     if (PyErr_ExceptionMatches(PyExc_StopIteration)) { /* it finished: all was sent */
         PyErr_Clear();
-        return readop_result(PYGEN_RETURN, PyLong_FromSsize_t(PyBytes_GET_SIZE(op->data)));
+        PyObject *total = PyLong_FromSsize_t(op->total);
+        return total == NULL ? NULL : readop_result(PYGEN_RETURN, total);
     }
     return NULL;
 }
@@ -1386,13 +1389,13 @@ writeop_throw(WriteOp *op, PyObject *const *args, Py_ssize_t nargs)
 static PyObject *
 writeop_close(WriteOp *op, PyObject *Py_UNUSED(ignored))
 {
-    op->done = 1;
     op->started = 1;
     PyObject *inner = op->inner;
+    op->inner = NULL;
+    writeop_clear(op);
     if (inner == NULL) {
         Py_RETURN_NONE;
     }
-    op->inner = NULL;
     PyObject *res = PyObject_CallMethod(inner, "close", NULL);
     Py_DECREF(inner);
     return res;
@@ -1499,6 +1502,7 @@ writemethod_vectorcall(FastMethod *m, PyObject *const *args, size_t nargsf, PyOb
             op->stream = args[0];
             Py_INCREF(args[1]);
             op->data = args[1];
+            op->total = PyBytes_GET_SIZE(args[1]);
             op->inner = NULL;
             op->done = 0;
             op->started = 0;

@@ -960,3 +960,39 @@ def _drop(made: object) -> None:
     """Let go of `made` (the caller's reference was the only other) and collect."""
     del made
     gc.collect()
+
+
+async def test_writes_stepped_by_hand_as_a_coroutine_is() -> None:
+    """send(None), or next() on __await__(), steps a write as it steps a coroutine (what
+    asyncio's pure-Python Task does): StopIteration with the result, or the future waited
+    on; a finished write lets go of its stream and bytes, as a coroutine of its frame."""
+    from netcore.socket import TcpStream
+
+    near, far = socket.socketpair()
+    far.setblocking(False)
+    stream = TcpStream._wrap(_engine.SocketIO(near))
+    try:
+        steps: list[Callable[[Any], Any]] = [
+            lambda op: op.send(None),
+            lambda op: next(op.__await__()),
+        ]
+        for step in steps:
+            op: Any = stream.write_bytes(b"abc")
+            with pytest.raises(StopIteration) as stop:
+                step(op)
+            assert stop.value.value == 3
+            assert stream not in gc.get_referents(op)
+            assert _recv_exactly(far, 3) == b"abc"
+            waiting: Any = stream.write_bytes(bytes(8 << 20))  # more than the buffers hold
+            fut = step(waiting)
+            assert isinstance(fut, asyncio.Future)
+            waiting.close()
+            assert fut.cancelled()
+            assert stream._io.writer is None
+            deadline = time.monotonic() + 5
+            while _poll_now(far):  # drain, for the next round
+                assert time.monotonic() < deadline
+                far.recv(1 << 20)
+    finally:
+        stream.close()
+        far.close()
