@@ -118,20 +118,16 @@ def _load_speedups() -> tuple[Callable[[int, int], bytes | None], Callable[[int,
 fd_recv, fd_send = _load_speedups()
 #: Whether `fd_recv`/`fd_send` are the C ones.
 SPEEDUPS = fd_recv is not _read_fd
-
-
-def _load_accept() -> Callable[[int], int | None] | None:
-    if SPEEDUPS and hasattr(socket, "SOCK_NONBLOCK"):
-        from . import _speedups  # noqa: PLC0415 (loaded and checked by _load_speedups)
-
-        return getattr(_speedups, "accept", None)  # (where accept4(2) exists)
-    return None
-
+#: The C speedups module when they are in use (loaded and checked by _load_speedups).
+_C: Any = sys.modules[f"{__package__}._speedups"] if SPEEDUPS else None
 
 #: `fd_accept(fd)`: one accept4(2) of a non-blocking, close-on-exec connection: its
-#: descriptor, or None when none is queued (the C speedups); None without them, where
-#: `try_accept` uses the stdlib's accept and switches the socket to non-blocking.
-fd_accept = _load_accept()
+#: descriptor, or None when none is queued (the C speedups, where accept4(2) exists);
+#: None without them, where `try_accept` uses the stdlib's accept and switches the
+#: socket to non-blocking.
+fd_accept: Callable[[int], int | None] | None = (
+    getattr(_C, "accept", None) if hasattr(socket, "SOCK_NONBLOCK") else None
+)
 
 
 # The plain int family and type: socket.socket's properties convert them to enums, slowly.
@@ -954,15 +950,13 @@ _IOV_MAX = os.sysconf("SC_IOV_MAX") if hasattr(os, "sysconf") else 1024
 
 def _load_read_op() -> Callable[[SocketIO, int], Awaitable[bytes]] | None:
     """The C speedups' `read_op`, told where SocketIO keeps its slots; None without them."""
-    if not SPEEDUPS:
+    if _C is None:
         return None
-    from . import _speedups  # noqa: PLC0415 (loaded and checked by _load_speedups)
-
     try:
-        _speedups.bind(SocketIO, socket.socket, ClosedError, _running_loop)
+        _C.bind(SocketIO, socket.socket, ClosedError, _running_loop)
     except RuntimeError:  # bound to another SocketIO (a reload, another interpreter's)
         return None
-    return _speedups.read_op
+    return _C.read_op  # type: ignore[no-any-return]
 
 
 #: `read_op(io, size)`: what `ByteStream.read` does once its arguments are checked (wait
@@ -979,11 +973,9 @@ def _frameless(fn: Any, maker: str) -> Any:
     coroutine frame around it; other calls go to `fn`. It looks like `fn` to inspect
     (name, doc, signature, a coroutine function if `fn` is one). `fn` itself without the
     speedups."""
-    if read_op is None:
+    if read_op is None:  # (no speedups, or not bound)
         return fn
-    from . import _speedups  # noqa: PLC0415 (loaded and checked by _load_speedups)
-
-    method: Any = getattr(_speedups, maker)(fn)
+    method = getattr(_C, maker)(fn)
     functools.update_wrapper(method, fn)
     method.__code__ = fn.__code__  # what inspect.iscoroutinefunction looks at
     method.__defaults__ = fn.__defaults__
@@ -999,15 +991,7 @@ def _step(coro: Coroutine[Any, Any, Any]) -> tuple[bool, Any]:
         return True, stop.value
 
 
-def _load_step() -> Callable[[Coroutine[Any, Any, Any]], tuple[bool, Any]]:
-    if SPEEDUPS:
-        from . import _speedups  # noqa: PLC0415 (loaded and checked by _load_speedups)
-
-        return _speedups.step
-    return _step
-
-
 #: `coro_step(coro)`: `coro.send(None)` as (False, what it yielded) or (True, what it
 #: returned). The C one (netcore/_speedups.c) raises and catches no StopIteration: the
 #: facade steps every blocking call's coroutine with it (about 1k instructions less each).
-coro_step = _load_step()
+coro_step: Callable[[Coroutine[Any, Any, Any]], tuple[bool, Any]] = _step if _C is None else _C.step

@@ -764,20 +764,19 @@ readop_result(PySendResult status, PyObject *result)
     return NULL;
 }
 
+/* send(arg) of an op (ReadOp, WriteOp): its am_send, as a Python-level call. */
 static PyObject *
-readop_iternext(ReadOp *op)
+op_send(PyObject *op, PyObject *arg)
 {
     PyObject *result = NULL;
-    PySendResult status = readop_am_send(op, Py_None, &result);
-    return readop_result(status, result);
+    PySendResult status = Py_TYPE(op)->tp_as_async->am_send(op, arg, &result);
+    return readop_result(status, result); /* (after the step has set `result`) */
 }
 
 static PyObject *
-readop_send(ReadOp *op, PyObject *arg)
+op_iternext(PyObject *op)
 {
-    PyObject *result = NULL;
-    PySendResult status = readop_am_send(op, arg, &result);
-    return readop_result(status, result);
+    return op_send(op, Py_None);
 }
 
 /* Sets the exception that throw(type[, value[, tb]]) stands for, as a generator's throw()
@@ -927,31 +926,33 @@ readop_clear(ReadOp *op)
     return 0;
 }
 
+/* tp_dealloc of an op (ReadOp, WriteOp): finalize (a warning, a wait forgotten), clear. */
 static void
-readop_dealloc(ReadOp *op)
+op_dealloc(PyObject *op)
 {
-    if (PyObject_CallFinalizerFromDealloc((PyObject *)op) < 0) {
+    if (PyObject_CallFinalizerFromDealloc(op) < 0) {
         return; /* resurrected */
     }
     PyObject_GC_UnTrack(op);
-    readop_clear(op);
+    Py_TYPE(op)->tp_clear(op);
     PyObject_GC_Del(op);
 }
 
+/* An op's __name__ or __qualname__: the text its getset entry holds (task reprs). */
 static PyObject *
-readop_name(PyObject *Py_UNUSED(op), void *qualified)
+op_name(PyObject *Py_UNUSED(op), void *text)
 {
-    return PyUnicode_FromString(qualified ? "ByteStream.read" : "read");
+    return PyUnicode_FromString((const char *)text);
 }
 
 static PyGetSetDef readop_getset[] = {
-    {"__name__", readop_name, NULL, NULL, NULL},
-    {"__qualname__", readop_name, NULL, NULL, (void *)1},
+    {"__name__", op_name, NULL, NULL, "read"},
+    {"__qualname__", op_name, NULL, NULL, "ByteStream.read"},
     {NULL, NULL, NULL, NULL, NULL},
 };
 
 static PyMethodDef readop_methods[] = {
-    {"send", (PyCFunction)readop_send, METH_O, NULL},
+    {"send", (PyCFunction)op_send, METH_O, NULL},
     {"throw", (PyCFunction)(void (*)(void))readop_throw, METH_FASTCALL, NULL},
     {"close", (PyCFunction)readop_close, METH_NOARGS, NULL},
     {NULL, NULL, 0, NULL},
@@ -974,12 +975,12 @@ static PyTypeObject ReadOp_Type = {
     ,
     .tp_as_async = &readop_as_async,
     .tp_iter = PyObject_SelfIter,
-    .tp_iternext = (iternextfunc)readop_iternext,
+    .tp_iternext = op_iternext,
     .tp_methods = readop_methods,
     .tp_getset = readop_getset,
     .tp_traverse = (traverseproc)readop_traverse,
     .tp_clear = (inquiry)readop_clear,
-    .tp_dealloc = (destructor)readop_dealloc,
+    .tp_dealloc = op_dealloc,
     .tp_finalize = (destructor)readop_finalize,
 };
 
@@ -1347,22 +1348,6 @@ writeop_am_send(WriteOp *op, PyObject *arg, PyObject **result)
 }
 
 static PyObject *
-writeop_iternext(WriteOp *op)
-{
-    PyObject *result = NULL;
-    PySendResult status = writeop_am_send(op, Py_None, &result); /* (before `result`) */
-    return readop_result(status, result);
-}
-
-static PyObject *
-writeop_send(WriteOp *op, PyObject *arg)
-{
-    PyObject *result = NULL;
-    PySendResult status = writeop_am_send(op, arg, &result); /* (before `result`) */
-    return readop_result(status, result);
-}
-
-static PyObject *
 writeop_throw(WriteOp *op, PyObject *const *args, Py_ssize_t nargs)
 {
     op->started = 1;
@@ -1428,31 +1413,14 @@ writeop_finalize(WriteOp *op)
     op_never_awaited((PyObject *)op, op->started || op->done, "ByteStream.write_bytes");
 }
 
-static void
-writeop_dealloc(WriteOp *op)
-{
-    if (PyObject_CallFinalizerFromDealloc((PyObject *)op) < 0) {
-        return; /* resurrected */
-    }
-    PyObject_GC_UnTrack(op);
-    writeop_clear(op);
-    PyObject_GC_Del(op);
-}
-
-static PyObject *
-writeop_name(PyObject *Py_UNUSED(op), void *qualified)
-{
-    return PyUnicode_FromString(qualified ? "ByteStream.write_bytes" : "write_bytes");
-}
-
 static PyGetSetDef writeop_getset[] = {
-    {"__name__", writeop_name, NULL, NULL, NULL},
-    {"__qualname__", writeop_name, NULL, NULL, (void *)1},
+    {"__name__", op_name, NULL, NULL, "write_bytes"},
+    {"__qualname__", op_name, NULL, NULL, "ByteStream.write_bytes"},
     {NULL, NULL, NULL, NULL, NULL},
 };
 
 static PyMethodDef writeop_methods[] = {
-    {"send", (PyCFunction)writeop_send, METH_O, NULL},
+    {"send", (PyCFunction)op_send, METH_O, NULL},
     {"throw", (PyCFunction)(void (*)(void))writeop_throw, METH_FASTCALL, NULL},
     {"close", (PyCFunction)writeop_close, METH_NOARGS, NULL},
     {NULL, NULL, 0, NULL},
@@ -1475,13 +1443,13 @@ static PyTypeObject WriteOp_Type = {
     ,
     .tp_as_async = &writeop_as_async,
     .tp_iter = PyObject_SelfIter,
-    .tp_iternext = (iternextfunc)writeop_iternext,
+    .tp_iternext = op_iternext,
     .tp_methods = writeop_methods,
     .tp_getset = writeop_getset,
     .tp_finalize = (destructor)writeop_finalize,
     .tp_traverse = (traverseproc)writeop_traverse,
     .tp_clear = (inquiry)writeop_clear,
-    .tp_dealloc = (destructor)writeop_dealloc,
+    .tp_dealloc = op_dealloc,
 };
 
 /* write_bytes(data) for bytes: a WriteOp (nothing is sent before it is awaited). */
