@@ -222,13 +222,20 @@ class TcpStream(IpEndpoint):
         return cls._wrap(io)
 
 
+#: Linux gives an accepted connection the listener's `TCP_NODELAY` (the new socket is a
+#: copy of the listening one), so with it on the listener no accept needs a setsockopt(2).
+_NODELAY_INHERITED = sys.platform.startswith("linux")
+
+
 def _accepted(io: SocketIO) -> TcpStream:
-    """The `TcpStream` of a connection just accepted (`TCP_NODELAY` on)."""
-    # Not contextlib.suppress: building that context manager costs more than the call.
-    try:  # noqa: SIM105
-        io.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    except OSError:  # the peer already reset it; reads will say so
-        pass
+    """The `TcpStream` of a connection just accepted (`TCP_NODELAY` on, from the listener
+    on Linux)."""
+    if not _NODELAY_INHERITED:
+        # Not contextlib.suppress: building that context manager costs more than the call.
+        try:  # noqa: SIM105
+            io.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:  # the peer already reset it; reads will say so
+            pass
     return TcpStream._wrap(io)
 
 
@@ -237,6 +244,9 @@ class TcpListener(AsyncSocketBase, IpOptions):
 
     `SO_REUSEADDR` and `SO_REUSEPORT` are set (as in Inko, a second listener on the same
     address succeeds and the kernel spreads connections); `IPV6_V6ONLY` only when asked.
+    `TCP_NODELAY` is set too: accepted connections have it on (on Linux they take it
+    from the listener, so a listener whose `socket.no_delay` is turned off hands out
+    connections with it off).
     Raises `AddressParseError`, `ValueError` (bad port or backlog), the `OSError` of
     bind(2)/listen(2), and for `only_ipv6` with an IPv4 address `OSError(ENOPROTOOPT)`,
     as setting the option on an IPv4 socket does, which is also a `ValueError`.
@@ -274,6 +284,8 @@ class TcpListener(AsyncSocketBase, IpOptions):
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            # For the connections it accepts: on Linux they take it from the listener.
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if isinstance(address, Ipv6Address):
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, int(only_ipv6))
             sock.bind(sockaddr(address, number))

@@ -239,6 +239,32 @@ async def test_accept(host: str) -> None:
 
 
 @pytest.mark.parametrize("host", HOSTS)
+async def test_accepted_connections_take_no_delay_from_the_listener(host: str) -> None:
+    """TCP_NODELAY is on for the listener and for what it accepts, waiting or not; on
+    Linux the connection takes the listener's setting (no setsockopt per accept), so a
+    listener with it turned off hands out connections with it off."""
+    with TcpListener(host) as listener:
+        assert listener.socket.no_delay is True
+        port = listener.local_address.port
+        with stdlib_socket(host) as waited, stdlib_socket(host) as queued:
+            accepting = asyncio.ensure_future(listener.accept())
+            await asyncio.sleep(0)  # waiting before the connection comes
+            waited.connect((host, port))
+            queued.connect((host, port))
+            for accept in (accepting, listener.accept()):
+                async with await bounded(accept) as connection:
+                    assert connection.no_delay is True
+        if not sys.platform.startswith("linux"):
+            return
+        listener.socket.no_delay = False
+        with stdlib_socket(host) as client:
+            client.connect((host, port))
+            async with await bounded(listener.accept()) as connection:
+                assert connection.no_delay is False
+                assert connection.socket.no_delay is False
+
+
+@pytest.mark.parametrize("host", HOSTS)
 async def test_accept_is_fifo(host: str) -> None:
     """Waiters are served in the order they started waiting, one connection each."""
     with TcpListener(host) as listener:
