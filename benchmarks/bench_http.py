@@ -28,8 +28,9 @@ a reset instead of a FIN); the `-seed` one answers without reading, as the seed 
                   a reader callback of its own); no task, no greenlet, no library. When
                   it is no faster than the others, wrk and the kernel set the pace.
 
-The gevent and threads servers do per connection what netcore's accept and shutdown do:
-`TCP_NODELAY` on, and a shutdown that ignores ENOTCONN (a client that already reset).
+The gevent, threads and floor servers do what netcore's listener, accept and shutdown
+do: `TCP_NODELAY` on, set once on the listener (Linux gives it to each accepted
+connection), and a shutdown that ignores ENOTCONN (a client that already reset).
 The examples run unmodified (`runpy`) inside a small wrapper that only adds the benchmark
 watchdog (exit when the driver goes away). Every server answers one request, checked
 byte for byte, before the runs start.
@@ -147,7 +148,6 @@ def read_head(client: socket.socket) -> bytes:
 def answer(client: socket.socket, read_request: bool) -> None:
     """One connection, as the facade examples handle it: (read the head,) answer, close."""
     try:
-        client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # as netcore's accept does
         if read_request:
             read_head(client)
         client.sendall(RESPONSE.encode())
@@ -169,6 +169,7 @@ def serve_gevent(port: int, read_request: bool) -> None:
 
     listener = gsocket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # accepted ones take it
     listener.bind(("127.0.0.1", port))
     listener.listen(BACKLOG)
     # One dup per greenlet: gevent refuses two greenlets waiting on one socket object.
@@ -187,6 +188,7 @@ def serve_threads(port: int, read_request: bool) -> None:
 
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # accepted ones take it
     listener.bind(("127.0.0.1", port))
     listener.listen(BACKLOG)
     workers = [
@@ -252,6 +254,7 @@ def serve_floor(port: int, read_request: bool) -> None:
         loop = asyncio.get_running_loop()
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # accepted ones take it
         listener.bind(("127.0.0.1", port))
         listener.listen(BACKLOG)
         listener.setblocking(False)
@@ -275,7 +278,6 @@ def serve_floor(port: int, read_request: bool) -> None:
                 except BlockingIOError:
                     return
                 client.setblocking(False)
-                client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 if not read_request:
                     finish(client)
                     continue
