@@ -45,7 +45,9 @@ class FacadeSocket(SocketBase):
     @classmethod
     def _of(cls, nc: Any) -> Self:
         self = cls.__new__(cls)
-        self._adopt(nc)
+        self._nc = nc  # _adopt written out: every accepted connection
+        self._io = nc._io
+        self._thread = _get_ident()
         return self
 
     def _view(self, cls: type[V], nc: Any) -> V:
@@ -82,7 +84,10 @@ class FacadeSocket(SocketBase):
     def _accept_nc(self) -> Any:
         """A listener's next connection, as a netcore object; netcore's accept in two
         halves, as `read`: a connection already queued needs no coroutine."""
-        self._check()
+        if _get_ident() != self._thread or (  # _check written out: every accept
+            type(_getcurrent()) is not ProcessGreenlet and _get_running_loop() is not None
+        ):
+            check_call(self._thread)
         accepted = self._nc._try_accept()
         return wait(self._nc._accept_waiting()) if accepted is None else accepted
 

@@ -370,7 +370,18 @@ class SocketIO:
         if self.closed:
             return
         try:
-            self._end("the socket was closed while waiting")
+            if (
+                self.on_close is None
+                and not (self._reading or self._writing)
+                and self.reader is None
+                and self.writer is None
+                and not self._accepters
+            ):
+                # Nothing to call, unregister or wake (a connection answered without
+                # waiting, as a busy server's are): _end's work without its three calls.
+                self.closed = True
+            else:
+                self._end("the socket was closed while waiting")
         finally:
             if self.lingers is not None and self.lingers[0] and _close_may_block(self.sock):
                 _close_in_thread(self.sock.detach())
@@ -851,7 +862,8 @@ class SocketIO:
             if fd_accept is not None:
                 # accept4(2) makes it non-blocking, and "none queued" is None, not an
                 # exception.
-                fd = fd_accept(self.live_fd())
+                # live_fd() written out: every accept
+                fd = fd_accept(sock.fileno() if sock._closed else self.fd)  # type: ignore[attr-defined]
                 if fd is None:
                     return None
             else:

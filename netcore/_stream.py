@@ -278,7 +278,8 @@ class ByteStream(AsyncSocketBase):
 
     @classmethod
     def _wrap(cls, io: SocketIO) -> Self:
-        self = super()._wrap(io)
+        self = cls.__new__(cls)  # super()._wrap written out: every accepted connection
+        self._io = io
         # Set on the object, not left to the class's default: CPython 3.11 does not
         # specialize a read that falls through to the class, and `read` reads it each time.
         self._pending = None

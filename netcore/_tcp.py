@@ -30,6 +30,8 @@ else:  # pragma: no cover
     from typing_extensions import Self
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from ._tls import Handshakes, TlsStream
 
 __all__ = ("TcpListener", "TcpStream")
@@ -227,16 +229,20 @@ class TcpStream(IpEndpoint):
 _NODELAY_INHERITED = sys.platform.startswith("linux")
 
 
-def _accepted(io: SocketIO) -> TcpStream:
-    """The `TcpStream` of a connection just accepted (`TCP_NODELAY` on, from the listener
-    on Linux)."""
-    if not _NODELAY_INHERITED:
-        # Not contextlib.suppress: building that context manager costs more than the call.
-        try:  # noqa: SIM105
-            io.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        except OSError:  # the peer already reset it; reads will say so
-            pass
+def _accepted_elsewhere(io: SocketIO) -> TcpStream:
+    """`_accepted` where connections do not take `TCP_NODELAY` from the listener."""
+    # Not contextlib.suppress: building that context manager costs more than the call.
+    try:  # noqa: SIM105
+        io.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    except OSError:  # the peer already reset it; reads will say so
+        pass
     return TcpStream._wrap(io)
+
+
+#: `_accepted(io)`: the `TcpStream` of a connection just accepted, `TCP_NODELAY` on.
+_accepted: Callable[[SocketIO], TcpStream] = (
+    TcpStream._wrap if _NODELAY_INHERITED else _accepted_elsewhere
+)
 
 
 class TcpListener(AsyncSocketBase, IpOptions):
