@@ -97,7 +97,8 @@ class FacadeSocket(SocketBase):
         netcore's close: a TLS stream sends `close_notify` first, a TLS listener closes
         the connections it has not handed out yet.
         """
-        self._check_thread()
+        if _get_ident() != self._thread:  # _check_thread written out: every connection
+            check_thread(self._thread)
         self._nc.close()
 
     def try_clone(self) -> Self:
@@ -220,5 +221,6 @@ class FacadeStream(FacadeSocket):
 
     def shutdown(self) -> None:
         """Shut down both halves; affects every copy of the socket."""
-        self._check_thread()
+        if _get_ident() != self._thread:  # _check_thread written out: every connection
+            check_thread(self._thread)
         self._nc.shutdown()

@@ -624,7 +624,8 @@ class ByteStream(AsyncSocketBase):
 
     def _shutdown(self, how: int) -> None:
         io = self._io
-        io.check_open()
+        if io.closed:  # check_open() written out: a server's every connection
+            raise ClosedError()
         try:
             io.sock.shutdown(how)
         except OSError as exc:
