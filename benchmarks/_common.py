@@ -224,7 +224,8 @@ class ServerProcess:
         if self._stderr is None:
             return ""
         self._stderr.seek(0)
-        return self._stderr.read()[-4096:].decode(errors="replace")
+        data: bytes = self._stderr.read()
+        return data[-4096:].decode(errors="replace")
 
     def stop(self) -> None:
         """Close its stdin, then SIGTERM, then SIGKILL — by PID only; idempotent."""
