@@ -87,7 +87,7 @@ def _write_fd(fd: int, data: Any) -> int:
 RECV_MAX = 65536
 #: What the C speedups must say their VERSION is: a build left over from an older
 #: netcore/_speedups.c (an in-place build outlives a `git pull`) is not used.
-_SPEEDUPS_VERSION = 7
+_SPEEDUPS_VERSION = 6
 #: On every receive and send: never wait, even when a copy of the socket (the open file,
 #: and so O_NONBLOCK, is shared) was switched to blocking mode, e.g. by to_socket().
 _DONTWAIT = socket.MSG_DONTWAIT

@@ -1095,14 +1095,12 @@ readmethod_vectorcall(FastMethod *m, PyObject *const *args, size_t nargsf, PyObj
     return PyObject_Vectorcall(m->fallback, args, nargsf, kwnames);
 }
 
-/* Bound to an instance, a method of this object (a call `stream.read(n)` skips even that:
- * Py_TPFLAGS_METHOD_DESCRIPTOR). Looked up on the class, the Python function itself: what
- * inspect, pydoc, mock's autospec and pickle know best, for calls that are rare. */
 static PyObject *
 fastmethod_get(PyObject *self, PyObject *obj, PyObject *Py_UNUSED(type))
 {
     if (obj == NULL || obj == Py_None) {
-        return Py_NewRef(((FastMethod *)self)->fallback);
+        Py_INCREF(self);
+        return self;
     }
     return PyMethod_New(self, obj);
 }
@@ -1583,7 +1581,7 @@ PyInit__speedups(void)
     /* VERSION: what netcore/_engine.py checks, so that a stale in-place build is not
      * used; raise it with every change of behaviour here. */
     if (module != NULL && (PyModule_AddIntConstant(module, "RECV_MAX", RECV_MAX) < 0 ||
-                           PyModule_AddIntConstant(module, "VERSION", 7) < 0)) {
+                           PyModule_AddIntConstant(module, "VERSION", 6) < 0)) {
         Py_DECREF(module);
         return NULL;
     }

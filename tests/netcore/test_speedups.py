@@ -805,36 +805,6 @@ def test_read_is_a_coroutine_function_with_reads_name_doc_and_signature() -> Non
         far.close()
 
 
-async def test_the_class_attributes_are_the_python_functions_for_tools() -> None:
-    """`TcpStream.read` (the class's attribute) is the plain coroutine function, which
-    inspect finds the source of and mock's autospec patches as a method (calls recorded
-    with `self`); once the patch is gone, reads take the C method again."""
-    from unittest import mock
-
-    from netcore._stream import ByteStream
-    from netcore.socket import TcpStream
-
-    for name in ("read", "write_bytes", "_write_now"):
-        method = getattr(TcpStream, name)
-        assert inspect.isfunction(method)
-        assert inspect.getfile(method) == inspect.getfile(ByteStream)
-        assert f"def {name}(" in inspect.getsource(method)
-    near, far = socket.socketpair()
-    stream = TcpStream._wrap(_engine.SocketIO(near))
-    try:
-        with mock.patch.object(TcpStream, "read", autospec=True) as read:
-            read.return_value = b"mocked"
-            assert await stream.read(5) == b"mocked"
-            read.assert_called_once_with(stream, 5)
-        far.sendall(b"real")
-        made = stream.read(5)
-        assert inspect.iscoroutine(made) is not _engine.SPEEDUPS  # the C ReadOp again
-        assert await bounded(made) == b"real"
-    finally:
-        stream.close()
-        far.close()
-
-
 async def test_a_plain_read_does_nothing_until_awaited_and_takes_kept_bytes_first() -> None:
     """`stream.read(n)` (the C ReadOp where the speedups are in use) neither receives nor
     waits before it is awaited, and bytes that the stream kept in the meantime (a cut-short
