@@ -805,6 +805,22 @@ def test_read_is_a_coroutine_function_with_reads_name_doc_and_signature() -> Non
         far.close()
 
 
+async def test_an_autospecced_stream_takes_the_calls_a_stream_takes() -> None:
+    """mock's autospec of a stream instance accepts read()/read(5)/write_bytes(b) as the
+    stream does (mock reads the class's __dict__ to decide whether to drop `self`)."""
+    from unittest import mock
+
+    from netcore.socket import TcpStream
+
+    fake: Any = mock.create_autospec(TcpStream, instance=True)
+    await fake.read()
+    await fake.read(5)
+    await fake.read(size=5)
+    await fake.write_bytes(b"hi")
+    assert fake.read.call_count == 3
+    fake.write_bytes.assert_called_once_with(b"hi")
+
+
 async def test_a_plain_read_does_nothing_until_awaited_and_takes_kept_bytes_first() -> None:
     """`stream.read(n)` (the C ReadOp where the speedups are in use) neither receives nor
     waits before it is awaited, and bytes that the stream kept in the meantime (a cut-short
