@@ -44,9 +44,10 @@ rest of the machine, and the ratios to gevent and threads of the same form.
 
 On a 2-CPU machine wrk itself needs about one CPU to open and close ~20k connections/s,
 and uncapped its two threads and the server's threads share the two CPUs as Linux's
-scheduler shares them, thread by thread: a single-threaded server (facade, netcore,
-gevent, floor) gets about two thirds of a CPU while wrk has work, the 4-thread server
-more, so the rate is that share over the server's CPU per request. `--server-cpus 0.5`
+scheduler shares them, thread by thread: a single-threaded server that keeps wrk busy
+(facade, netcore, floor) gets about two thirds of a CPU; one that keeps wrk waiting
+(gevent, which needs more CPU per request) and the 4-thread server get more. The rate
+is that share over the server's CPU per request. `--server-cpus 0.5`
 gives every server the same CPU time (a cgroup quota), so the rate is set by the
 server's cost alone: the target (issue #5) is read from such runs.
 """

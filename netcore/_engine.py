@@ -861,8 +861,7 @@ class SocketIO:
         try:
             if fd_accept is not None:
                 # accept4(2) makes it non-blocking, and "none queued" is None, not an
-                # exception.
-                # live_fd() written out: every accept
+                # exception. (live_fd() written out: every accept.)
                 fd = fd_accept(sock.fileno() if sock._closed else self.fd)  # type: ignore[attr-defined]
                 if fd is None:
                     return None
